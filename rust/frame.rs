@@ -1,0 +1,441 @@
+//! OCPP-J RPC frames: parsing text into [`Frame`]s and serialising them back.
+//!
+//! Envelope rules (protocol notes §2.1): the message type id is a JSON integer, the message
+//! id a string of at most 36 characters, the payload an object (`null` is read as `{}`),
+//! CALLERROR details an object. Numbers keep their integer/float form as written.
+
+use serde_json::{Map, Value};
+
+use crate::error::ErrorCode;
+use crate::version::{Version, MAX_MESSAGE_ID_LEN};
+
+pub const CALL: u8 = 2;
+pub const CALL_RESULT: u8 = 3;
+pub const CALL_ERROR: u8 = 4;
+pub const CALL_RESULT_ERROR: u8 = 5;
+pub const SEND: u8 = 6;
+
+/// One parsed OCPP-J message.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Frame {
+    Call {
+        id: String,
+        action: String,
+        payload: Value,
+    },
+    CallResult {
+        id: String,
+        payload: Value,
+    },
+    CallError {
+        id: String,
+        code: String,
+        description: String,
+        details: Value,
+    },
+    /// 2.1: the peer could not process our CALLRESULT to its CALL `id`.
+    CallResultError {
+        id: String,
+        code: String,
+        description: String,
+        details: Value,
+    },
+    /// 2.1: fire-and-forget message, never answered.
+    Send {
+        id: String,
+        action: String,
+        payload: Value,
+    },
+}
+
+/// Why a text could not be read as a frame, with what (if anything) to answer.
+#[derive(Clone, PartialEq, Debug)]
+pub enum FrameError {
+    /// The message is broken. `answer` is true when the broken message was (or may have
+    /// been) a CALL, so a CALLERROR is due; responses are never answered.
+    Malformed {
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+        answer: bool,
+    },
+    /// A message type number this version does not know.
+    UnknownType { id: Option<String>, type_id: i64 },
+}
+
+impl FrameError {
+    fn malformed(id: Option<String>, code: ErrorCode, message: impl Into<String>, answer: bool) -> Self {
+        Self::Malformed {
+            id,
+            code,
+            message: message.into(),
+            answer,
+        }
+    }
+}
+
+/// Parses one text frame for `version`.
+///
+/// # Errors
+/// [`FrameError`] says what was wrong and which error code and id an answer would carry.
+pub fn parse(text: &str, version: Version) -> Result<Frame, FrameError> {
+    let rpc = version.rpc_error();
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| FrameError::malformed(None, rpc, format!("message is not valid JSON: {e}"), true))?;
+    let Value::Array(mut items) = value else {
+        return Err(FrameError::malformed(None, rpc, "message is not a JSON array", true));
+    };
+    let id = match items.get(1) {
+        Some(Value::String(s)) if s.chars().count() <= MAX_MESSAGE_ID_LEN => Some(s.clone()),
+        _ => None,
+    };
+    let Some(type_id) = items
+        .first()
+        .and_then(Value::as_i64)
+        .filter(|_| items[0].is_i64() || items[0].is_u64())
+    else {
+        return Err(FrameError::malformed(
+            id,
+            rpc,
+            "message type id is not an integer",
+            true,
+        ));
+    };
+    let known = matches!(type_id, 2..=4) || (version.has_send_and_result_error() && matches!(type_id, 5 | 6));
+    if !known {
+        return Err(FrameError::UnknownType { id, type_id });
+    }
+    let is_response = matches!(type_id, 3..=5);
+    let id = match (&items.get(1), id) {
+        (_, Some(id)) => id,
+        (Some(Value::String(_)), None) => {
+            return Err(FrameError::malformed(
+                None,
+                rpc,
+                "message id is longer than 36 characters",
+                !is_response,
+            ))
+        }
+        _ => {
+            return Err(FrameError::malformed(
+                None,
+                rpc,
+                "message id is not a string",
+                !is_response,
+            ))
+        }
+    };
+    let expected_len = match type_id {
+        2 | 6 => 4,
+        3 => 3,
+        _ => 5,
+    };
+    if items.len() != expected_len {
+        return Err(FrameError::malformed(
+            Some(id),
+            rpc,
+            format!(
+                "message type {type_id} needs {expected_len} elements, got {}",
+                items.len()
+            ),
+            !is_response,
+        ));
+    }
+    match type_id {
+        2 | 6 => {
+            let payload = items.pop().unwrap_or(Value::Null);
+            let Some(Value::String(action)) = items.pop() else {
+                return Err(FrameError::malformed(
+                    Some(id),
+                    rpc,
+                    "action is not a string",
+                    type_id == 2,
+                ));
+            };
+            let Some(payload) = payload_object(payload) else {
+                return Err(FrameError::malformed(
+                    Some(id),
+                    ErrorCode::FormatViolation,
+                    "payload is not a JSON object",
+                    type_id == 2,
+                ));
+            };
+            Ok(if type_id == 2 {
+                Frame::Call { id, action, payload }
+            } else {
+                Frame::Send { id, action, payload }
+            })
+        }
+        3 => {
+            let payload = items.pop().unwrap_or(Value::Null);
+            payload_object(payload)
+                .map(|payload| Frame::CallResult {
+                    id: id.clone(),
+                    payload,
+                })
+                .ok_or_else(|| {
+                    FrameError::malformed(
+                        Some(id),
+                        ErrorCode::FormatViolation,
+                        "payload is not a JSON object",
+                        false,
+                    )
+                })
+        }
+        _ => {
+            let details = items.pop().unwrap_or(Value::Null);
+            let description = items.pop();
+            let code = items.pop();
+            let (Some(Value::String(code)), Some(Value::String(description))) = (code, description) else {
+                return Err(FrameError::malformed(
+                    Some(id),
+                    rpc,
+                    "error code and description must be strings",
+                    false,
+                ));
+            };
+            let Some(details) = payload_object(details) else {
+                return Err(FrameError::malformed(
+                    Some(id),
+                    rpc,
+                    "error details are not a JSON object",
+                    false,
+                ));
+            };
+            Ok(if type_id == 4 {
+                Frame::CallError {
+                    id,
+                    code,
+                    description,
+                    details,
+                }
+            } else {
+                Frame::CallResultError {
+                    id,
+                    code,
+                    description,
+                    details,
+                }
+            })
+        }
+    }
+}
+
+/// `null` is read as `{}` (the specs ask for `{}`, senders use both); other non-objects fail.
+fn payload_object(value: Value) -> Option<Value> {
+    match value {
+        Value::Object(_) => Some(value),
+        Value::Null => Some(Value::Object(Map::new())),
+        _ => None,
+    }
+}
+
+/// Serialises into a byte buffer: writing JSON values into a `Vec` cannot fail and the
+/// output is UTF-8 by construction.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn new(capacity: usize) -> Self {
+        Self(Vec::with_capacity(capacity))
+    }
+
+    fn raw(&mut self, s: &str) -> &mut Self {
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    fn string(&mut self, s: &str) -> &mut Self {
+        let _ = serde_json::to_writer(&mut self.0, s);
+        self
+    }
+
+    fn value(&mut self, v: &Value) -> &mut Self {
+        let _ = serde_json::to_writer(&mut self.0, v);
+        self
+    }
+
+    fn finish(&mut self) -> String {
+        String::from_utf8(std::mem::take(&mut self.0)).unwrap_or_default()
+    }
+}
+
+fn type_prefix(type_id: u8) -> &'static str {
+    match type_id {
+        CALL => "[2,",
+        CALL_RESULT => "[3,",
+        CALL_ERROR => "[4,",
+        CALL_RESULT_ERROR => "[5,",
+        _ => "[6,",
+    }
+}
+
+/// `[2, id, action, payload]` (or 6 for a SEND).
+#[must_use]
+pub fn encode_call(type_id: u8, id: &str, action: &str, payload: &Value) -> String {
+    Writer::new(64)
+        .raw(type_prefix(type_id))
+        .string(id)
+        .raw(",")
+        .string(action)
+        .raw(",")
+        .value(payload)
+        .raw("]")
+        .finish()
+}
+
+/// `[3, id, payload]`.
+#[must_use]
+pub fn encode_result(id: &str, payload: &Value) -> String {
+    Writer::new(64)
+        .raw("[3,")
+        .string(id)
+        .raw(",")
+        .value(payload)
+        .raw("]")
+        .finish()
+}
+
+/// `[4, id, code, description, details]` (or 5 for a 2.1 CALLRESULTERROR).
+/// Details that are not an object are sent as `{}`: the envelope demands an object.
+#[must_use]
+pub fn encode_error(type_id: u8, id: &str, code: &str, description: &str, details: &Value) -> String {
+    let mut w = Writer::new(96);
+    w.raw(type_prefix(type_id))
+        .string(id)
+        .raw(",")
+        .string(code)
+        .raw(",")
+        .string(description)
+        .raw(",");
+    if details.is_object() {
+        w.value(details);
+    } else {
+        w.raw("{}");
+    }
+    w.raw("]").finish()
+}
+
+/// Serialises a parsed frame back to text (used by tests and relays).
+#[must_use]
+pub fn encode(frame: &Frame) -> String {
+    match frame {
+        Frame::Call { id, action, payload } => encode_call(CALL, id, action, payload),
+        Frame::Send { id, action, payload } => encode_call(SEND, id, action, payload),
+        Frame::CallResult { id, payload } => encode_result(id, payload),
+        Frame::CallError {
+            id,
+            code,
+            description,
+            details,
+        } => encode_error(CALL_ERROR, id, code, description, details),
+        Frame::CallResultError {
+            id,
+            code,
+            description,
+            details,
+        } => encode_error(CALL_RESULT_ERROR, id, code, description, details),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn malformed_code(text: &str, v: Version) -> (Option<String>, ErrorCode, bool) {
+        match parse(text, v) {
+            Err(FrameError::Malformed { id, code, answer, .. }) => (id, code, answer),
+            other => panic!("expected malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_each_type_and_keeps_number_forms() {
+        let f = parse(r#"[2,"1","Heartbeat",{"a":1,"b":1.0}]"#, Version::V16).unwrap();
+        let Frame::Call { payload, .. } = &f else { panic!() };
+        assert!(payload["a"].is_u64());
+        assert!(payload["b"].is_f64());
+        assert_eq!(encode(&f), r#"[2,"1","Heartbeat",{"a":1,"b":1.0}]"#);
+        assert!(matches!(
+            parse(r#"[3,"1",{}]"#, Version::V201),
+            Ok(Frame::CallResult { .. })
+        ));
+        assert!(matches!(
+            parse(r#"[4,"1","NotSupported","",{}]"#, Version::V201),
+            Ok(Frame::CallError { .. })
+        ));
+        assert!(matches!(
+            parse(r#"[5,"1","FormatViolation","",{}]"#, Version::V21),
+            Ok(Frame::CallResultError { .. })
+        ));
+        assert!(matches!(
+            parse(r#"[6,"1","NotifyPeriodicEventStream",{}]"#, Version::V21),
+            Ok(Frame::Send { .. })
+        ));
+    }
+
+    #[test]
+    fn null_payload_is_empty_object() {
+        let f = parse(r#"[2,"1","Heartbeat",null]"#, Version::V16).unwrap();
+        assert_eq!(
+            f,
+            Frame::Call {
+                id: "1".into(),
+                action: "Heartbeat".into(),
+                payload: json!({})
+            }
+        );
+    }
+
+    #[test]
+    fn envelope_errors() {
+        assert_eq!(
+            malformed_code("nope", Version::V201),
+            (None, ErrorCode::RpcFrameworkError, true)
+        );
+        assert_eq!(
+            malformed_code("{}", Version::V16),
+            (None, ErrorCode::FormatViolation, true)
+        );
+        assert_eq!(
+            malformed_code(r#"["2","1","A",{}]"#, Version::V201).1,
+            ErrorCode::RpcFrameworkError
+        );
+        assert_eq!(malformed_code(r#"[2,1,"A",{}]"#, Version::V201).0, None);
+        let long = format!(r#"[2,"{}","A",{{}}]"#, "x".repeat(37));
+        assert_eq!(malformed_code(&long, Version::V201).0, None);
+        let ok36 = format!(r#"[2,"{}","A",{{}}]"#, "x".repeat(36));
+        assert!(parse(&ok36, Version::V201).is_ok());
+        assert_eq!(
+            malformed_code(r#"[2,"1","A",[]]"#, Version::V201),
+            (Some("1".into()), ErrorCode::FormatViolation, true)
+        );
+        assert_eq!(malformed_code(r#"[2,"1","A"]"#, Version::V201).0, Some("1".into()));
+        assert!(
+            !malformed_code(r#"[3,"1",5]"#, Version::V201).2,
+            "responses are never answered"
+        );
+        assert!(!malformed_code(r#"[4,"1","X","y","z"]"#, Version::V201).2);
+    }
+
+    #[test]
+    fn unknown_types_depend_on_version() {
+        for v in [Version::V16, Version::V201] {
+            assert!(matches!(
+                parse(r#"[6,"1","A",{}]"#, v),
+                Err(FrameError::UnknownType { type_id: 6, .. })
+            ));
+        }
+        assert!(matches!(
+            parse(r#"[7,"1","A",{}]"#, Version::V21),
+            Err(FrameError::UnknownType { type_id: 7, .. })
+        ));
+    }
+
+    #[test]
+    fn error_details_must_be_object() {
+        let text = encode_error(CALL_ERROR, "x", "GenericError", "a \"quoted\" text", &Value::Null);
+        assert_eq!(text, r#"[4,"x","GenericError","a \"quoted\" text",{}]"#);
+        assert!(parse(&text, Version::V16).is_ok());
+    }
+}
