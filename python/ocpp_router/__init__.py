@@ -1,21 +1,65 @@
 """ocpp-router: fast, strict OCPP-J (1.6, 2.0.1, 2.1) for CSMS builders.
 
 The hot path (frames, schema validation, call correlation) runs in a sans-IO Rust core;
-the trio API on top serves charge points over WebSockets.
+the trio API on top serves charge points over WebSockets::
+
+    router = Router()
+
+    @router.on("BootNotification")
+    async def boot(cp, payload):
+        return {"status": "Accepted", "currentTime": utc_now(), "interval": 300}
+
+    server = await nursery.start(Server(router).serve, "0.0.0.0", 9000)
 """
 
 from __future__ import annotations
 
 from . import errors as errors
+from ._client import ConnectError as ConnectError
+from ._client import basic_auth_header as basic_auth_header
+from ._client import connect as connect
 from ._core import Connection as Connection
 from ._core import SchemaRegistry as SchemaRegistry
 from ._core import ValidationFailure as ValidationFailure
 from ._core import __version__ as __version__
+from ._defaults import DefaultHandlers as DefaultHandlers
+from ._defaults import default_router as default_router
+from ._hooks import Hooks as Hooks
+from ._hooks import Refuse as Refuse
+from ._identity import identity_from_path as identity_from_path
+from ._router import Route as Route
+from ._router import Router as Router
+from ._server import Server as Server
+from ._server import serve as serve
+from ._session import ChargePoint as ChargePoint
+from ._session import SessionOptions as SessionOptions
+from ._time import utc_now as utc_now
+from ._transport import CloseCode as CloseCode
+from ._transport import Handshake as Handshake
+from ._versions import ALL_VERSIONS as ALL_VERSIONS
 
 __all__ = [
+    "ALL_VERSIONS",
+    "ChargePoint",
+    "CloseCode",
+    "ConnectError",
     "Connection",
+    "DefaultHandlers",
+    "Handshake",
+    "Hooks",
+    "Refuse",
+    "Route",
+    "Router",
     "SchemaRegistry",
+    "Server",
+    "SessionOptions",
     "ValidationFailure",
     "__version__",
+    "basic_auth_header",
+    "connect",
+    "default_router",
     "errors",
+    "identity_from_path",
+    "serve",
+    "utc_now",
 ]

@@ -178,8 +178,8 @@ Event = (
 class Connection:
     """Sans-IO state of one OCPP-J connection (one outstanding CALL per direction)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         version: str,
         registry: SchemaRegistry | None = None,
         *,
@@ -188,7 +188,7 @@ class Connection:
         date_time: str = "strict",
         multiple_of: bool = True,
         max_queued_calls: int = 1000,
-    ) -> None: ...
+    ) -> Connection: ...
     @property
     def version(self) -> str: ...
     def set_action_mode(self, action: str, mode: str | None) -> None:

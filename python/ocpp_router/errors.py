@@ -13,10 +13,12 @@ the wire.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "CallError",
@@ -201,7 +203,9 @@ class CallError(OcppError):
 class RemoteProtocolError(OcppError):
     """The peer broke the protocol, e.g. answered our call with an invalid payload."""
 
-    def __init__(self, description: str, code: str = "FormatViolation", *, action: str = "", message_id: str = "") -> None:
+    def __init__(
+        self, description: str, code: str = "FormatViolation", *, action: str = "", message_id: str = ""
+    ) -> None:
         super().__init__(description)
         self.code = code  # type: ignore[misc]
         self.action = action

@@ -1,0 +1,7 @@
+"""``python -m ocpp_router serve ...``"""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

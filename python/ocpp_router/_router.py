@@ -1,0 +1,162 @@
+"""Handler registration: ``@router.on("BootNotification")`` and ``@router.after(...)``."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._versions import ALL_VERSIONS, normalize_version
+
+if TYPE_CHECKING:
+    from ._session import ChargePoint
+
+Handler = Callable[["ChargePoint", Any], Awaitable[Any]]
+AfterHook = Callable[["ChargePoint", Any, Any], Awaitable[None]]
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+
+__all__ = ["Route", "Router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A resolved handler for one (version, action)."""
+
+    action: str
+    handler: Handler
+    typed: bool
+    """Whether the handler wants the generated message object instead of a dict."""
+
+
+def _action_name(action: str | Enum) -> str:
+    return str(action.value) if isinstance(action, Enum) else str(action)
+
+
+def _versions(version: str | Iterable[str] | None) -> tuple[str | None, ...]:
+    if version is None:
+        return (None,)
+    if isinstance(version, str):
+        return (normalize_version(version),)
+    return tuple(normalize_version(v) for v in version)
+
+
+def _require_async(fn: object, what: str) -> None:
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(f"{what} {getattr(fn, '__qualname__', fn)} must be an async function")
+
+
+def _wants_typed(handler: Callable[..., Any], typed: bool | None) -> bool:
+    """Decided once at registration from the annotation of the payload parameter."""
+    if typed is not None:
+        return typed
+    params = list(inspect.signature(handler).parameters.values())
+    if len(params) < 2:
+        raise TypeError(f"handler {handler.__qualname__} must accept (charge_point, payload)")
+    try:
+        hints = typing.get_type_hints(handler)
+    except Exception:  # unresolvable forward references: treat as untyped
+        return False
+    annotation = hints.get(params[1].name)
+    return isinstance(annotation, type) and hasattr(annotation, "from_wire")
+
+
+class Router:
+    """Maps actions to async handlers, optionally per OCPP version.
+
+    A handler is ``async def handler(cp, payload)`` and returns the response payload
+    (a dict or a generated response object; ``None`` means ``{}``). It receives a dict, or
+    the generated request object when its payload parameter is annotated with one.
+    Routers can include other routers (plugins); a router's own routes win over included ones.
+    """
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str | None, str], Route] = {}
+        self._after: dict[tuple[str | None, str], list[AfterHook]] = {}
+        self._included: list[Router] = []
+        self._cache: dict[tuple[str, str], Route | None] = {}
+        self._parents: list[Router] = []
+
+    def on(
+        self,
+        action: str | Enum,
+        *,
+        version: str | Iterable[str] | None = None,
+        typed: bool | None = None,
+    ) -> Callable[[H], H]:
+        """Register the handler for ``action`` (all versions unless ``version`` is given)."""
+        name = _action_name(action)
+
+        def register(handler: H) -> H:
+            _require_async(handler, "handler")
+            route = Route(name, handler, _wants_typed(handler, typed))
+            for v in _versions(version):
+                self._routes[(v, name)] = route
+            self._invalidate()
+            return handler
+
+        return register
+
+    def after(self, action: str | Enum, *, version: str | Iterable[str] | None = None) -> Callable[[H], H]:
+        """Register ``async def hook(cp, request, response)``, run after the answer was sent."""
+        name = _action_name(action)
+
+        def register(hook: H) -> H:
+            _require_async(hook, "hook")
+            for v in _versions(version):
+                self._after.setdefault((v, name), []).append(hook)
+            self._invalidate()
+            return hook
+
+        return register
+
+    def include(self, other: Router) -> None:
+        """Serve ``other``'s routes too, below this router's own."""
+        if other is self:
+            raise ValueError("a router cannot include itself")
+        self._included.append(other)
+        other._parents.append(self)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._cache.clear()
+        for parent in self._parents:
+            parent._invalidate()
+
+    def _lookup(self, version: str, action: str) -> Route | None:
+        route = self._routes.get((version, action)) or self._routes.get((None, action))
+        if route is not None:
+            return route
+        for child in self._included:
+            route = child._lookup(version, action)
+            if route is not None:
+                return route
+        return None
+
+    def resolve(self, version: str, action: str) -> Route | None:
+        """The handler for ``action`` on a ``version`` connection, or None."""
+        key = (version, action)
+        try:
+            return self._cache[key]
+        except KeyError:
+            route = self._cache[key] = self._lookup(version, action)
+            return route
+
+    def after_hooks(self, version: str, action: str) -> list[AfterHook]:
+        hooks = list(self._after.get((version, action), ())) + list(self._after.get((None, action), ()))
+        for child in self._included:
+            hooks.extend(child.after_hooks(version, action))
+        return hooks
+
+    def actions(self, version: str) -> set[str]:
+        """Every action this router (with included ones) handles for ``version``."""
+        names = {a for (v, a) in self._routes if v in (None, version)}
+        for child in self._included:
+            names |= child.actions(version)
+        return names
+
+    @staticmethod
+    def versions() -> tuple[str, ...]:
+        return ALL_VERSIONS

@@ -1,0 +1,234 @@
+"""The CSMS side: accept charge points on one endpoint for every enabled OCPP version."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
+
+import trio
+
+from . import _core, _transport_trio_ws
+from ._hooks import Hooks, Refuse
+from ._identity import identity_from_path
+from ._router import Router
+from ._session import ChargePoint, SessionOptions
+from ._transport import CloseCode, Handshake, PendingHandshake, Transport
+from ._versions import ALL_VERSIONS, SUBPROTOCOLS, VERSION_OF_SUBPROTOCOL, normalize_version
+from .errors import NotConnectedError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+__all__ = ["Server", "serve"]
+
+log = logging.getLogger("ocpp_router")
+
+
+class Server:
+    """Serves charge points over WebSockets: ``ws://host:port/<any/prefix>/<identity>``.
+
+    Start it with ``server = await nursery.start(Server(router).serve, host, port)``; the
+    reported object is the server itself, with ``.port`` set (port 0 picks a free one).
+    ``await server.call(identity, action, payload)`` reaches any connected charge point.
+
+    Args:
+        router: the handlers for charge-point-initiated messages.
+        versions: the OCPP versions served on the endpoint.
+        prefer: ``"client"`` honours the charge point's order of subprotocols, ``"server"``
+            the order of ``versions``.
+        on_duplicate: ``"replace"`` closes the older connection of an identity that
+            connects again (the default); ``"reject"`` refuses the newcomer with 409.
+        fallback_version: for stations that offer no subprotocol at all: a version, or a
+            function ``identity -> version | None``. Off by default (the specs say to close).
+        identity_resolver: replaces the default "last path segment" rule.
+    """
+
+    def __init__(
+        self,
+        router: Router | None = None,
+        *,
+        versions: Iterable[str] = ALL_VERSIONS,
+        prefer: Literal["client", "server"] = "client",
+        options: SessionOptions | None = None,
+        hooks: Hooks | None = None,
+        on_duplicate: Literal["replace", "reject"] = "replace",
+        fallback_version: str | Callable[[str], str | None] | None = None,
+        identity_resolver: Callable[[str], str | None] = identity_from_path,
+        ssl_context: Any = None,
+        compression: bool = True,
+        max_message_size: int = 1 << 20,
+        handshake_timeout: float = 10.0,
+        registries: Mapping[str, _core.SchemaRegistry] | None = None,
+    ) -> None:
+        self.router = router or Router()
+        self.versions = tuple(normalize_version(v) for v in versions)
+        if not self.versions:
+            raise ValueError("enable at least one OCPP version")
+        self.prefer = prefer
+        self.options = options or SessionOptions()
+        self.hooks = hooks or Hooks()
+        self.on_duplicate = on_duplicate
+        self.fallback_version = fallback_version
+        self.identity_resolver = identity_resolver
+        self.ssl_context = ssl_context
+        self.compression = compression
+        self.max_message_size = max_message_size
+        self.handshake_timeout = handshake_timeout
+        self.registries = {normalize_version(k): v for k, v in (registries or {}).items()}
+        self.charge_points: dict[str, ChargePoint] = {}
+        self.host = ""
+        self.port = 0
+        self.addresses: list[tuple[str, int]] = []
+        self._listen_scope: trio.CancelScope | None = None
+        self._sessions_nursery: trio.Nursery | None = None
+        self._stopping = False
+
+    # -- public API -----------------------------------------------------------------------
+
+    def get(self, identity: str) -> ChargePoint | None:
+        return self.charge_points.get(identity)
+
+    async def call(self, identity: str, action: Any, payload: Any = None, *, timeout: float | None = None) -> Any:
+        """``ChargePoint.call`` on the charge point ``identity``; ``NotConnectedError`` if absent."""
+        cp = self.charge_points.get(identity)
+        if cp is None or cp.closed:
+            raise NotConnectedError(identity)
+        return await cp.call(action, payload, timeout=timeout)
+
+    async def serve(
+        self,
+        host: str,
+        port: int,
+        *,
+        task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen until cancelled or ``aclose()``d."""
+        async with trio.open_nursery() as sessions:
+            self._sessions_nursery = sessions
+            with trio.CancelScope() as listen_scope:
+                self._listen_scope = listen_scope
+                listen = partial(
+                    _transport_trio_ws.serve,
+                    self._on_handshake,
+                    host,
+                    port,
+                    ssl_context=self.ssl_context,
+                    compression=self.compression,
+                    max_message_size=self.max_message_size,
+                    handshake_timeout=self.handshake_timeout,
+                    handler_nursery=sessions,
+                )
+                async with trio.open_nursery() as listener:
+                    self.addresses = await listener.start(listen)
+                    self.host, self.port = self.addresses[0]
+                    task_status.started(self)
+            # Listening stopped by aclose(): it closes the sessions, then this nursery ends.
+
+    async def aclose(self, grace_period: float = 5.0) -> None:
+        """Graceful shutdown: stop accepting, let running handlers finish (up to
+        ``grace_period`` seconds), close every socket with 1001, fail pending calls."""
+        self._stopping = True
+        if self._listen_scope is not None:
+            self._listen_scope.cancel()
+        with trio.move_on_after(grace_period):
+            while any(cp.connection.calls_in_progress for cp in self.charge_points.values()):  # noqa: ASYNC110 - shutdown only
+                await trio.sleep(0.01)
+        async with trio.open_nursery() as closing:
+            for cp in list(self.charge_points.values()):
+                closing.start_soon(cp.close, CloseCode.GOING_AWAY, "server shutting down")
+        if self._sessions_nursery is not None:
+            self._sessions_nursery.cancel_scope.cancel()
+
+    # -- connection handling --------------------------------------------------------------
+
+    def _choose_version(self, identity: str, offered: tuple[str, ...]) -> str | None:
+        offered_versions = [VERSION_OF_SUBPROTOCOL[p] for p in offered if p in VERSION_OF_SUBPROTOCOL]
+        enabled = [v for v in offered_versions if v in self.versions]
+        if not enabled:
+            return None
+        if self.prefer == "server":
+            return min(enabled, key=self.versions.index)
+        return enabled[0]
+
+    def _fallback(self, identity: str) -> str | None:
+        fallback = self.fallback_version
+        version = fallback(identity) if callable(fallback) else fallback
+        return normalize_version(version) if version is not None else None
+
+    async def _on_handshake(self, pending: PendingHandshake) -> None:
+        handshake = pending.handshake
+        identity = self.identity_resolver(handshake.path)
+        if identity is None:
+            await pending.reject(404, "no charge point identity in the URL path")
+            return
+        if self._stopping:
+            await pending.reject(503, "server shutting down")
+            return
+        if self.hooks.on_connect is not None:
+            try:
+                allowed = await self.hooks.on_connect(handshake, identity)
+            except Refuse as refusal:
+                await pending.reject(refusal.status_code, refusal.reason)
+                return
+            if allowed is False:
+                await pending.reject(404, "unknown charge point")
+                return
+        if identity in self.charge_points and self.on_duplicate == "reject":
+            await pending.reject(409, "this charge point is already connected")
+            return
+        version = self._choose_version(identity, handshake.subprotocols)
+        subprotocol = SUBPROTOCOLS[version] if version is not None else None
+        if version is None and not handshake.subprotocols:
+            version = self._fallback(identity)
+        if version is None:
+            # The specs: finish the handshake without a subprotocol, then close at once.
+            transport = await pending.accept(None)
+            await transport.close(CloseCode.PROTOCOL_ERROR, "no supported OCPP subprotocol offered")
+            log.info("%s offered no supported subprotocol: %s", identity, ", ".join(handshake.subprotocols) or "none")
+            return
+        transport = await pending.accept(subprotocol)
+        await self.attach(identity, version, transport, handshake)
+
+    async def attach(self, identity: str, version: str, transport: Transport, handshake: Handshake) -> None:
+        """Run an OCPP session on an accepted transport (also used by ``ocpp_router.testing``)."""
+        cp = ChargePoint(
+            identity,
+            version,
+            transport,
+            self.router,
+            options=self.options,
+            hooks=self.hooks,
+            path=handshake.path,
+            remote=handshake.remote,
+            headers=handshake.headers,
+            peer_certificate=handshake.peer_certificate,
+            registry=self.registries.get(version),
+        )
+        previous = self.charge_points.get(identity)
+        self.charge_points[identity] = cp
+        if previous is not None:
+            log.info("%s connected again; closing the older connection", identity)
+            await previous.close(CloseCode.REPLACED, "replaced by a newer connection")
+        try:
+            if self.hooks.on_connected is not None:
+                await self.hooks.on_connected(cp)
+            await cp.run()
+        finally:
+            if self.charge_points.get(identity) is cp:
+                del self.charge_points[identity]
+            if self.hooks.on_disconnected is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await self.hooks.on_disconnected(cp)
+
+
+async def serve(
+    router: Router,
+    host: str,
+    port: int,
+    *,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+    **options: Any,
+) -> None:
+    """Shortcut for ``Server(router, **options).serve(host, port)``."""
+    await Server(router, **options).serve(host, port, task_status=task_status)

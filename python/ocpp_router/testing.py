@@ -1,0 +1,129 @@
+"""Test your handlers in-process: a charge point wired to your server without sockets.
+
+Example (pytest with pytest-trio)::
+
+    async def test_boot(nursery):
+        server = Server(router)
+        async with testing.connect(server, "CP1", "1.6", nursery=nursery) as cp:
+            reply = await cp.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+            assert reply["status"] == "Accepted"
+
+Time: use trio's ``MockClock`` (pytest-trio's ``autojump_clock`` fixture) to make call
+time-outs and heartbeats instant and deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING
+
+import trio
+import trio.lowlevel
+from trio.testing import MockClock
+
+from ._router import Router
+from ._session import ChargePoint, SessionOptions
+from ._transport import CloseCode, Handshake, TransportClosed
+from ._versions import SUBPROTOCOLS, normalize_version
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from ._server import Server
+
+__all__ = ["MemoryTransport", "MockClock", "connect", "memory_transport_pair"]
+
+_CLOSE = object()
+
+
+class MemoryTransport:
+    """A ``Transport`` over trio memory channels (one end of a pair)."""
+
+    def __init__(
+        self,
+        outgoing: trio.MemorySendChannel[object],
+        incoming: trio.MemoryReceiveChannel[object],
+        subprotocol: str | None,
+    ) -> None:
+        self._out = outgoing
+        self._in = incoming
+        self._subprotocol = subprotocol
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._subprotocol
+
+    async def receive(self) -> str:
+        if self.close_code is not None:
+            raise TransportClosed(self.close_code, self.close_reason)
+        try:
+            item = await self._in.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise TransportClosed(self.close_code or CloseCode.GOING_AWAY) from None
+        if isinstance(item, tuple):
+            self.close_code, self.close_reason = item
+            raise TransportClosed(*item)
+        if not isinstance(item, str):
+            raise TransportClosed(CloseCode.UNSUPPORTED_DATA, "binary frame received")
+        return item
+
+    async def send(self, text: str) -> None:
+        if self.close_code is not None:
+            raise TransportClosed(self.close_code, self.close_reason)
+        try:
+            await self._out.send(text)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise TransportClosed(CloseCode.GOING_AWAY) from None
+
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        if self.close_code is not None:
+            return
+        self.close_code, self.close_reason = code, reason
+        with suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            self._out.send_nowait((code, reason))
+        await self._out.aclose()
+        await trio.lowlevel.checkpoint()
+
+
+def memory_transport_pair(subprotocol: str | None) -> tuple[MemoryTransport, MemoryTransport]:
+    """Two connected transports: (client end, server end)."""
+    a_send, a_recv = trio.open_memory_channel[object](math.inf)
+    b_send, b_recv = trio.open_memory_channel[object](math.inf)
+    return MemoryTransport(a_send, b_recv, subprotocol), MemoryTransport(b_send, a_recv, subprotocol)
+
+
+@asynccontextmanager
+async def connect(
+    server: Server,
+    identity: str,
+    version: str,
+    *,
+    router: Router | None = None,
+    options: SessionOptions | None = None,
+    path: str | None = None,
+) -> AsyncIterator[ChargePoint]:
+    """An in-memory charge point (client role) attached to ``server``'s handlers.
+
+    ``router`` answers the server's calls to the charge point. The server-side session
+    is registered in ``server.charge_points`` as with a real socket.
+    """
+    version = normalize_version(version)
+    subprotocol = SUBPROTOCOLS[version]
+    client_end, server_end = memory_transport_pair(subprotocol)
+    handshake = Handshake(path=path or f"/ocpp/{identity}", headers=(), subprotocols=(subprotocol,))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.attach, identity, version, server_end, handshake)
+        cp = ChargePoint(identity, version, client_end, router or Router(), options=options)
+        nursery.start_soon(cp.run)
+        # Let the server register the session before the test talks to it.
+        while server.charge_points.get(identity) is None:
+            await trio.lowlevel.checkpoint()
+        try:
+            yield cp
+        finally:
+            with trio.CancelScope(shield=True):
+                await cp.close(CloseCode.NORMAL)
+            nursery.cancel_scope.cancel()
