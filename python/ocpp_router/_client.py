@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from ._hooks import Hooks
 
+from ._groups import single_error
+
 __all__ = ["ConnectError", "basic_auth_header", "connect"]
 
 
@@ -66,39 +68,42 @@ async def connect(
     extra = list(headers)
     if password is not None:
         extra.append(basic_auth_header(identity, password))
-    async with trio.open_nursery() as nursery:
-        try:
-            transport = await _transport_trio_ws.connect(
-                full_url,
-                [SUBPROTOCOLS[v] for v in wanted],
-                headers=extra,
-                ssl_context=ssl_context,
-                connect_timeout=connect_timeout,
-                nursery=nursery,
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            try:
+                transport = await _transport_trio_ws.connect(
+                    full_url,
+                    [SUBPROTOCOLS[v] for v in wanted],
+                    headers=extra,
+                    ssl_context=ssl_context,
+                    connect_timeout=connect_timeout,
+                    nursery=nursery,
+                )
+            except trio_websocket.ConnectionRejected as exc:
+                raise ConnectError(
+                    f"{full_url} refused the connection: HTTP {exc.status_code}", exc.status_code
+                ) from None
+            except (trio_websocket.HandshakeError, OSError, trio.TooSlowError) as exc:
+                raise ConnectError(f"cannot connect to {full_url}: {exc}") from None
+            version = VERSION_OF_SUBPROTOCOL.get(transport.subprotocol or "")
+            if version is None or version not in wanted:
+                await transport.close(CloseCode.PROTOCOL_ERROR, "no OCPP subprotocol agreed")
+                nursery.cancel_scope.cancel()
+                raise ConnectError(f"{full_url} accepted none of the offered versions ({', '.join(wanted)})")
+            cp = ChargePoint(
+                identity,
+                version,
+                transport,
+                router or Router(),
+                options=options,
+                hooks=hooks,
+                path=full_url,
+                registry=registry,
             )
-        except trio_websocket.ConnectionRejected as exc:
-            raise ConnectError(f"{full_url} refused the connection: HTTP {exc.status_code}", exc.status_code) from None
-        except (trio_websocket.HandshakeError, OSError) as exc:
-            raise ConnectError(f"cannot connect to {full_url}: {exc}") from None
-        version = VERSION_OF_SUBPROTOCOL.get(transport.subprotocol or "")
-        if version is None or version not in wanted:
-            await transport.close(CloseCode.PROTOCOL_ERROR, "no OCPP subprotocol agreed")
-            nursery.cancel_scope.cancel()
-            raise ConnectError(f"{full_url} accepted none of the offered versions ({', '.join(wanted)})")
-        cp = ChargePoint(
-            identity,
-            version,
-            transport,
-            router or Router(),
-            options=options,
-            hooks=hooks,
-            path=full_url,
-            registry=registry,
-        )
-        nursery.start_soon(cp.run)
-        try:
-            yield cp
-        finally:
-            with trio.CancelScope(shield=True):
-                await cp.close(CloseCode.NORMAL)
-            nursery.cancel_scope.cancel()
+            nursery.start_soon(cp.run)
+            try:
+                yield cp
+            finally:
+                with trio.CancelScope(shield=True):
+                    await cp.close(CloseCode.NORMAL)
+                nursery.cancel_scope.cancel()

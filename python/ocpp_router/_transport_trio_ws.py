@@ -8,12 +8,17 @@ when, the client asked for it (OCPP 2.x requires a CSMS to support it).
 from __future__ import annotations
 
 import ssl
+import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
 from wsproto.events import AcceptConnection
 from wsproto.extensions import PerMessageDeflate
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 from ._transport import CloseCode, Handshake, HandshakeHandler, TransportClosed
 
@@ -147,6 +152,55 @@ async def serve(
         task_status.started(addresses)
 
 
+def _rejection(group: BaseExceptionGroup[BaseException]) -> trio_websocket.ConnectionRejected | None:
+    for exc in group.exceptions:
+        if isinstance(exc, trio_websocket.ConnectionRejected):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _rejection(exc)
+            if found is not None:
+                return found
+    return None
+
+
+async def _client_connection(
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+    host_header: str,
+    resource: str,
+    subprotocols: list[str],
+    extra_headers: list[tuple[bytes, bytes]],
+    max_message_size: int,
+    *,
+    task_status: trio.TaskStatus[trio_websocket.WebSocketConnection],
+) -> None:
+    # The reader task lives in this inner nursery, so a refused upgrade surfaces from
+    # nursery.start() as a plain ConnectionRejected and the socket is always closed.
+    started = False
+    try:
+        async with trio.open_nursery() as inner:
+            ws = await trio_websocket.wrap_client_stream(
+                inner,
+                stream,
+                host_header,
+                resource,
+                subprotocols=subprotocols,
+                extra_headers=extra_headers,
+                message_queue_size=4,
+                max_message_size=max_message_size,
+            )
+            started = True
+            task_status.started(ws)
+    except BaseExceptionGroup as group:
+        rejected = None if started else _rejection(group)
+        if rejected is not None:
+            raise rejected from None
+        raise
+    finally:
+        # Also after a clean close: trio-websocket's client leaves the socket open when
+        # the server ends TCP after the closing handshake.
+        await trio.aclose_forcefully(stream)
+
+
 async def connect(
     url: str,
     subprotocols: list[str],
@@ -157,16 +211,29 @@ async def connect(
     connect_timeout: float = 10.0,
     nursery: trio.Nursery,
 ) -> TrioWebSocketTransport:
-    """Open a client connection (the charge-point role); it lives in ``nursery``."""
+    """Open a client connection (the charge-point role); it lives in ``nursery``.
+
+    Raises ``trio_websocket.ConnectionRejected`` when the server refuses the upgrade,
+    ``OSError`` or ``trio.TooSlowError`` when it cannot be reached in time.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = parts.hostname if port in (80, 443) else f"{parts.hostname}:{port}"
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or [])]
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
     with trio.fail_after(connect_timeout):
-        ws = await trio_websocket.connect_websocket_url(
-            nursery,
-            url,
-            ssl_context=ssl_context,
-            subprotocols=subprotocols,
-            extra_headers=extra,
-            message_queue_size=4,
-            max_message_size=max_message_size,
+        if secure:
+            context = ssl_context or ssl.create_default_context()
+            stream = await trio.open_ssl_over_tcp_stream(
+                parts.hostname, port, ssl_context=context, https_compatible=True
+            )
+        else:
+            stream = await trio.open_tcp_stream(parts.hostname, port)
+        ws = await nursery.start(
+            _client_connection, stream, host_header, resource, subprotocols, extra, max_message_size
         )
     return TrioWebSocketTransport(ws)

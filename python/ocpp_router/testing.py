@@ -22,6 +22,7 @@ import trio
 import trio.lowlevel
 from trio.testing import MockClock
 
+from ._groups import single_error
 from ._router import Router
 from ._session import ChargePoint, SessionOptions
 from ._transport import CloseCode, Handshake, TransportClosed
@@ -114,16 +115,17 @@ async def connect(
     subprotocol = SUBPROTOCOLS[version]
     client_end, server_end = memory_transport_pair(subprotocol)
     handshake = Handshake(path=path or f"/ocpp/{identity}", headers=(), subprotocols=(subprotocol,))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.attach, identity, version, server_end, handshake)
-        cp = ChargePoint(identity, version, client_end, router or Router(), options=options)
-        nursery.start_soon(cp.run)
-        # Let the server register the session before the test talks to it.
-        while server.charge_points.get(identity) is None:
-            await trio.lowlevel.checkpoint()
-        try:
-            yield cp
-        finally:
-            with trio.CancelScope(shield=True):
-                await cp.close(CloseCode.NORMAL)
-            nursery.cancel_scope.cancel()
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.attach, identity, version, server_end, handshake)
+            cp = ChargePoint(identity, version, client_end, router or Router(), options=options)
+            nursery.start_soon(cp.run)
+            # Let the server register the session before the test talks to it.
+            while server.charge_points.get(identity) is None:
+                await trio.lowlevel.checkpoint()
+            try:
+                yield cp
+            finally:
+                with trio.CancelScope(shield=True):
+                    await cp.close(CloseCode.NORMAL)
+                nursery.cancel_scope.cancel()
