@@ -29,6 +29,7 @@ from ._hooks import Refuse as Refuse
 from ._identity import identity_from_path as identity_from_path
 from ._router import Route as Route
 from ._router import Router as Router
+from ._schemas import load_schema_directory as load_schema_directory
 from ._server import Server as Server
 from ._server import serve as serve
 from ._session import ChargePoint as ChargePoint
@@ -60,6 +61,7 @@ __all__ = [
     "default_router",
     "errors",
     "identity_from_path",
+    "load_schema_directory",
     "serve",
     "utc_now",
 ]
