@@ -27,6 +27,7 @@ from ._defaults import default_router as default_router
 from ._hooks import Hooks as Hooks
 from ._hooks import Refuse as Refuse
 from ._identity import identity_from_path as identity_from_path
+from ._plugin import Plugin as Plugin
 from ._router import Route as Route
 from ._router import Router as Router
 from ._schemas import load_schema_directory as load_schema_directory
@@ -34,6 +35,8 @@ from ._server import Server as Server
 from ._server import serve as serve
 from ._session import ChargePoint as ChargePoint
 from ._session import SessionOptions as SessionOptions
+from ._storage import MemoryStorage as MemoryStorage
+from ._storage import Storage as Storage
 from ._time import utc_now as utc_now
 from ._transport import CloseCode as CloseCode
 from ._transport import Handshake as Handshake
@@ -48,12 +51,15 @@ __all__ = [
     "DefaultHandlers",
     "Handshake",
     "Hooks",
+    "MemoryStorage",
+    "Plugin",
     "Refuse",
     "Route",
     "Router",
     "SchemaRegistry",
     "Server",
     "SessionOptions",
+    "Storage",
     "ValidationFailure",
     "__version__",
     "basic_auth_header",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["ChargePoint", Any], Awaitable[Any]]
 AfterHook = Callable[["ChargePoint", Any, Any], Awaitable[None]]
+Guard = Callable[["ChargePoint", str, Any], Awaitable[None]]
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 __all__ = ["Route", "Router"]
@@ -76,6 +77,8 @@ class Router:
         self._routes: dict[tuple[str | None, str], Route] = {}
         self._after: dict[tuple[str | None, str], list[AfterHook]] = {}
         self._included: list[Router] = []
+        self._guards: list[Guard] = []
+        self._guard_cache: list[Guard] | None = None
         self._cache: dict[tuple[str, str], Route | None] = {}
         self._parents: list[Router] = []
 
@@ -112,6 +115,25 @@ class Router:
 
         return register
 
+    def guard(self, guard: Guard) -> Guard:
+        """Register ``async def guard(cp, action, payload)``, run before *every* incoming
+        CALL (handled or not). Raising an ``OcppError`` answers the CALL with that error;
+        used e.g. for the "not yet accepted → SecurityError" rule of BootNotification."""
+        _require_async(guard, "guard")
+        self._guards.append(guard)
+        self._invalidate()
+        return guard
+
+    def guards(self) -> list[Guard]:
+        """Guards of this router and every included one, outermost first."""
+        cached = self._guard_cache
+        if cached is None:
+            cached = list(self._guards)
+            for child in self._included:
+                cached.extend(child.guards())
+            self._guard_cache = cached
+        return cached
+
     def include(self, other: Router) -> None:
         """Serve ``other``'s routes too, below this router's own."""
         if other is self:
@@ -122,6 +144,7 @@ class Router:
 
     def _invalidate(self) -> None:
         self._cache.clear()
+        self._guard_cache = None
         for parent in self._parents:
             parent._invalidate()
 

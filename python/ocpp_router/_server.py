@@ -13,12 +13,15 @@ from ._hooks import Hooks, Refuse
 from ._identity import identity_from_path
 from ._router import Router
 from ._session import ChargePoint, SessionOptions
+from ._storage import MemoryStorage, Storage
 from ._transport import CloseCode, Handshake, PendingHandshake, Transport
 from ._versions import ALL_VERSIONS, SUBPROTOCOLS, VERSION_OF_SUBPROTOCOL, normalize_version
 from .errors import NotConnectedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+
+    from ._plugin import Plugin
 
 __all__ = ["Server", "serve"]
 
@@ -60,6 +63,7 @@ class Server:
         max_message_size: int = 1 << 20,
         handshake_timeout: float = 10.0,
         registries: Mapping[str, _core.SchemaRegistry] | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.router = router or Router()
         self.versions = tuple(normalize_version(v) for v in versions)
@@ -77,6 +81,8 @@ class Server:
         self.handshake_timeout = handshake_timeout
         self.registries = {normalize_version(k): v for k, v in (registries or {}).items()}
         self.charge_points: dict[str, ChargePoint] = {}
+        self.storage: Storage = storage if storage is not None else MemoryStorage()
+        self.plugins: dict[str, Plugin] = {}
         self.host = ""
         self.port = 0
         self.addresses: list[tuple[str, int]] = []
@@ -85,6 +91,15 @@ class Server:
         self._stopping = False
 
     # -- public API -----------------------------------------------------------------------
+
+    def install(self, *plugins: Plugin) -> None:
+        """Serve the plugins' handlers below the app's own routes (the app can override them)."""
+        for plugin in plugins:
+            if plugin.name in self.plugins:
+                raise ValueError(f"a plugin named {plugin.name!r} is already installed")
+            plugin.attach(self)
+            self.router.include(plugin.router)
+            self.plugins[plugin.name] = plugin
 
     def get(self, identity: str) -> ChargePoint | None:
         return self.charge_points.get(identity)

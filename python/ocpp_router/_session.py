@@ -35,6 +35,9 @@ __all__ = ["ChargePoint", "SessionOptions"]
 
 log = logging.getLogger("ocpp_router")
 
+#: The CALLERROR description for unexpected failures: details stay in the log.
+_INTERNAL_ERROR = "internal error while processing the request"
+
 #: Incoming CALLs buffered per session before the receive loop waits (backpressure).
 _INCOMING_BUFFER = 8
 
@@ -302,6 +305,17 @@ class ChargePoint:
         response: Any = None
         if event.violation is not None:
             self._report_violation(action, event.violation)
+        guards = self._router.guards()
+        try:
+            for guard in guards:
+                await guard(self, action, request)
+        except OcppError as exc:
+            await self._write(conn.reply_error(event.id, exc.code, exc.description, exc.details))
+            return
+        except Exception:
+            log.exception("%s: guard failed for %s", self.id, action)
+            await self._write(conn.reply_error(event.id, "InternalError", _INTERNAL_ERROR))
+            return
         if route is None:
             text = conn.reply_error(event.id, "NotSupported", f"{action} is not handled by this endpoint")
         else:
@@ -320,7 +334,7 @@ class ChargePoint:
                     text = conn.reply_error(event.id, exc.code, exc.description, exc.details)
             except Exception:
                 log.exception("%s: handler for %s failed", self.id, action)
-                text = conn.reply_error(event.id, "InternalError", "internal error while processing the request")
+                text = conn.reply_error(event.id, "InternalError", _INTERNAL_ERROR)
         await self._write(text)
         if route is not None:
             hooks = self._router.after_hooks(self.version, action)
