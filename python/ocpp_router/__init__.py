@@ -15,6 +15,7 @@ the trio API on top serves charge points over WebSockets::
 from __future__ import annotations
 
 from . import errors as errors
+from ._auth import PasswordStore as PasswordStore
 from ._client import ConnectError as ConnectError
 from ._client import basic_auth_header as basic_auth_header
 from ._client import connect as connect
@@ -31,6 +32,9 @@ from ._plugin import Plugin as Plugin
 from ._router import Route as Route
 from ._router import Router as Router
 from ._schemas import load_schema_directory as load_schema_directory
+from ._security import Limits as Limits
+from ._security import ProxyHeaders as ProxyHeaders
+from ._security import SecurityEvent as SecurityEvent
 from ._server import Server as Server
 from ._server import serve as serve
 from ._session import ChargePoint as ChargePoint
@@ -38,6 +42,9 @@ from ._session import SessionOptions as SessionOptions
 from ._storage import MemoryStorage as MemoryStorage
 from ._storage import Storage as Storage
 from ._time import utc_now as utc_now
+from ._tls import client_ssl_context as client_ssl_context
+from ._tls import cn_equals_identity as cn_equals_identity
+from ._tls import server_ssl_context as server_ssl_context
 from ._transport import CloseCode as CloseCode
 from ._transport import Handshake as Handshake
 from ._versions import ALL_VERSIONS as ALL_VERSIONS
@@ -51,23 +58,30 @@ __all__ = [
     "DefaultHandlers",
     "Handshake",
     "Hooks",
+    "Limits",
     "MemoryStorage",
+    "PasswordStore",
     "Plugin",
+    "ProxyHeaders",
     "Refuse",
     "Route",
     "Router",
     "SchemaRegistry",
+    "SecurityEvent",
     "Server",
     "SessionOptions",
     "Storage",
     "ValidationFailure",
     "__version__",
     "basic_auth_header",
+    "client_ssl_context",
+    "cn_equals_identity",
     "connect",
     "default_router",
     "errors",
     "identity_from_path",
     "load_schema_directory",
     "serve",
+    "server_ssl_context",
     "utc_now",
 ]

@@ -83,8 +83,9 @@ async def connect(
                 raise ConnectError(
                     f"{full_url} refused the connection: HTTP {exc.status_code}", exc.status_code
                 ) from None
-            except (trio_websocket.HandshakeError, OSError, trio.TooSlowError) as exc:
-                raise ConnectError(f"cannot connect to {full_url}: {exc}") from None
+            except (trio_websocket.HandshakeError, OSError, trio.TooSlowError, trio.BrokenResourceError) as exc:
+                cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+                raise ConnectError(f"cannot connect to {full_url}: {exc!r}{cause}") from None
             version = VERSION_OF_SUBPROTOCOL.get(transport.subprotocol or "")
             if version is None or version not in wanted:
                 await transport.close(CloseCode.PROTOCOL_ERROR, "no OCPP subprotocol agreed")

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ._core import ValidationFailure
+    from ._security import SecurityEvent
     from ._session import ChargePoint
     from ._transport import Handshake
 
@@ -39,3 +40,5 @@ class Hooks:
     """The peer sent a bad frame: ``(cp, error_code, description)``."""
     on_validation_violation: Callable[[ChargePoint, str, ValidationFailure], None] | None = None
     """A lenient validation mode let an invalid payload through: ``(cp, action, failure)``."""
+    on_security_event: Callable[[SecurityEvent], None] | None = None
+    """Failed auth, certificate mismatch, oversized or malformed frames, floods, ... (also logged)."""

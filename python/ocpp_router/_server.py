@@ -5,25 +5,32 @@ from __future__ import annotations
 import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
 
 import trio
 
 from . import _core, _transport_trio_ws
+from ._auth import Authenticator, FailureLimiter, parse_basic_auth
 from ._hooks import Hooks, Refuse
 from ._identity import identity_from_path
 from ._router import Router
+from ._security import Limits, ProxyHeaders, SecurityEvent, SecurityEventKind, report
 from ._session import ChargePoint, SessionOptions
 from ._storage import MemoryStorage, Storage
+from ._tls import CertificateBinding, certificate_from_pem, cn_equals_identity
 from ._transport import CloseCode, Handshake, PendingHandshake, Transport
 from ._versions import ALL_VERSIONS, SUBPROTOCOLS, VERSION_OF_SUBPROTOCOL, normalize_version
 from .errors import NotConnectedError
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Iterable, Mapping
 
     from ._plugin import Plugin
 
 __all__ = ["Server", "serve"]
+
+_CHALLENGE = [("WWW-Authenticate", 'Basic realm="OCPP", charset="UTF-8"')]
 
 log = logging.getLogger("ocpp_router")
 
@@ -58,10 +65,13 @@ class Server:
         on_duplicate: Literal["replace", "reject"] = "replace",
         fallback_version: str | Callable[[str], str | None] | None = None,
         identity_resolver: Callable[[str], str | None] = identity_from_path,
-        ssl_context: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
         compression: bool = True,
-        max_message_size: int = 1 << 20,
-        handshake_timeout: float = 10.0,
+        limits: Limits | None = None,
+        authenticate: Authenticator | None = None,
+        minimum_security_profile: int = 0,
+        certificate_binding: CertificateBinding = cn_equals_identity,
+        trusted_proxy: ProxyHeaders | None = None,
         registries: Mapping[str, _core.SchemaRegistry] | None = None,
         storage: Storage | None = None,
     ) -> None:
@@ -77,8 +87,14 @@ class Server:
         self.identity_resolver = identity_resolver
         self.ssl_context = ssl_context
         self.compression = compression
-        self.max_message_size = max_message_size
-        self.handshake_timeout = handshake_timeout
+        self.limits = limits or Limits()
+        self.authenticate = authenticate
+        self.minimum_security_profile = minimum_security_profile
+        self.certificate_binding = certificate_binding
+        self.trusted_proxy = trusted_proxy
+        self.auth_failures = FailureLimiter()
+        self._handler_limiter = trio.CapacityLimiter(self.limits.max_concurrent_handlers)
+        self._opening = 0
         self.registries = {normalize_version(k): v for k, v in (registries or {}).items()}
         self.charge_points: dict[str, ChargePoint] = {}
         self.storage: Storage = storage if storage is not None else MemoryStorage()
@@ -130,8 +146,8 @@ class Server:
                     port,
                     ssl_context=self.ssl_context,
                     compression=self.compression,
-                    max_message_size=self.max_message_size,
-                    handshake_timeout=self.handshake_timeout,
+                    max_message_size=self.limits.max_message_size,
+                    handshake_timeout=self.limits.handshake_timeout,
                     handler_nursery=sessions,
                 )
                 async with trio.open_nursery() as listener:
@@ -171,6 +187,72 @@ class Server:
         version = fallback(identity) if callable(fallback) else fallback
         return normalize_version(version) if version is not None else None
 
+    def _security_event(self, kind: SecurityEventKind, identity: str | None, remote: Any, detail: str) -> None:
+        event = SecurityEvent(kind, identity, remote, detail)
+        report(event)
+        if self.hooks.on_security_event is not None:
+            self.hooks.on_security_event(event)
+
+    def _peer(self, handshake: Handshake) -> tuple[tuple[str, int] | None, dict[str, Any] | None, bool]:
+        """(remote address, client certificate, TLS?) — from a trusted proxy if configured."""
+        remote, certificate, secure = handshake.remote, handshake.peer_certificate, handshake.secure
+        proxy = self.trusted_proxy
+        if proxy is not None:
+            secure = secure or proxy.tls
+            if proxy.real_ip and (forwarded := handshake.header(proxy.real_ip)):
+                remote = (forwarded.split(",")[0].strip(), 0)
+            if proxy.client_certificate and (pem := handshake.header(proxy.client_certificate)):
+                certificate = certificate_from_pem(unquote(pem))
+        return remote, certificate, secure
+
+    async def _authorize(self, pending: PendingHandshake, identity: str) -> int | None:
+        """The connection's security profile (0-3), or None when it was refused."""
+        handshake = pending.handshake
+        remote, certificate, secure = self._peer(handshake)
+        source = remote[0] if remote else "?"
+        profile: int
+        if certificate:
+            if not self.certificate_binding(certificate, identity):
+                self._security_event(
+                    "certificate_mismatch", identity, remote, "client certificate is for another identity"
+                )
+                await pending.reject(403, "client certificate does not match the charge point identity")
+                return None
+            profile = 3
+        else:
+            credentials = parse_basic_auth(handshake.header("authorization"))
+            if credentials is None:
+                if self.authenticate is not None:
+                    self._security_event("auth_failed", identity, remote, "no basic-auth credentials")
+                    await pending.reject(401, "authentication required", _CHALLENGE)
+                    return None
+                profile = 0
+            else:
+                user, password = credentials
+                keys = (f"id:{identity}", f"ip:{source}")
+                if self.auth_failures.blocked(*keys):
+                    self._security_event("auth_rate_limited", identity, remote, "too many failed attempts")
+                    await pending.reject(401, "too many failed attempts; retry later", _CHALLENGE)
+                    return None
+                ok = user == identity and self.authenticate is not None
+                if ok and self.authenticate is not None:
+                    ok = await self.authenticate(identity, password, handshake)
+                if not ok:
+                    self.auth_failures.failed(*keys)
+                    why = "user name differs from identity" if user != identity else "wrong password"
+                    self._security_event("auth_failed", identity, remote, why)
+                    await pending.reject(401, "invalid credentials", _CHALLENGE)
+                    return None
+                profile = 2 if secure else 1
+        pinned = getattr(self.authenticate, "security_profile", None)
+        required = pinned(identity) if callable(pinned) else None
+        if profile < self.minimum_security_profile or (required is not None and profile != required):
+            wanted = required if required is not None else f">= {self.minimum_security_profile}"
+            self._security_event("security_profile_mismatch", identity, remote, f"profile {profile}, wanted {wanted}")
+            await pending.reject(401, "security profile not allowed for this charge point", _CHALLENGE)
+            return None
+        return profile
+
     async def _on_handshake(self, pending: PendingHandshake) -> None:
         handshake = pending.handshake
         identity = self.identity_resolver(handshake.path)
@@ -180,32 +262,52 @@ class Server:
         if self._stopping:
             await pending.reject(503, "server shutting down")
             return
-        if self.hooks.on_connect is not None:
-            try:
-                allowed = await self.hooks.on_connect(handshake, identity)
-            except Refuse as refusal:
-                await pending.reject(refusal.status_code, refusal.reason)
-                return
-            if allowed is False:
-                await pending.reject(404, "unknown charge point")
-                return
-        if identity in self.charge_points and self.on_duplicate == "reject":
-            await pending.reject(409, "this charge point is already connected")
+        if len(self.charge_points) + self._opening >= self.limits.max_connections:
+            self._security_event("connection_limit", identity, handshake.remote, "max_connections reached")
+            await pending.reject(503, "server is full")
             return
-        version = self._choose_version(identity, handshake.subprotocols)
-        subprotocol = SUBPROTOCOLS[version] if version is not None else None
-        if version is None and not handshake.subprotocols:
-            version = self._fallback(identity)
-        if version is None:
-            # The specs: finish the handshake without a subprotocol, then close at once.
-            transport = await pending.accept(None)
-            await transport.close(CloseCode.PROTOCOL_ERROR, "no supported OCPP subprotocol offered")
-            log.info("%s offered no supported subprotocol: %s", identity, ", ".join(handshake.subprotocols) or "none")
-            return
-        transport = await pending.accept(subprotocol)
-        await self.attach(identity, version, transport, handshake)
+        self._opening += 1
+        try:
+            profile = await self._authorize(pending, identity)
+            if profile is None:
+                return
+            if self.hooks.on_connect is not None:
+                try:
+                    allowed = await self.hooks.on_connect(handshake, identity)
+                except Refuse as refusal:
+                    await pending.reject(refusal.status_code, refusal.reason)
+                    return
+                if allowed is False:
+                    await pending.reject(404, "unknown charge point")
+                    return
+            if identity in self.charge_points and self.on_duplicate == "reject":
+                await pending.reject(409, "this charge point is already connected")
+                return
+            version = self._choose_version(identity, handshake.subprotocols)
+            subprotocol = SUBPROTOCOLS[version] if version is not None else None
+            if version is None and not handshake.subprotocols:
+                version = self._fallback(identity)
+            if version is None:
+                # The specs: finish the handshake without a subprotocol, then close at once.
+                transport = await pending.accept(None)
+                await transport.close(CloseCode.PROTOCOL_ERROR, "no supported OCPP subprotocol offered")
+                offered = ", ".join(handshake.subprotocols) or "none"
+                log.info("%s offered no supported subprotocol: %s", identity, offered)
+                return
+            transport = await pending.accept(subprotocol)
+        finally:
+            self._opening -= 1
+        await self.attach(identity, version, transport, handshake, security_profile=profile)
 
-    async def attach(self, identity: str, version: str, transport: Transport, handshake: Handshake) -> None:
+    async def attach(
+        self,
+        identity: str,
+        version: str,
+        transport: Transport,
+        handshake: Handshake,
+        *,
+        security_profile: int = 0,
+    ) -> None:
         """Run an OCPP session on an accepted transport (also used by ``ocpp_router.testing``)."""
         cp = ChargePoint(
             identity,
@@ -219,6 +321,8 @@ class Server:
             headers=handshake.headers,
             peer_certificate=handshake.peer_certificate,
             registry=self.registries.get(version),
+            handler_limiter=self._handler_limiter,
+            security_profile=security_profile,
         )
         previous = self.charge_points.get(identity)
         self.charge_points[identity] = cp

@@ -15,6 +15,7 @@ import trio
 
 from . import _core
 from ._messages import describe_class, request_class, response_class, to_payload
+from ._security import SecurityEvent, SecurityEventKind, report
 from ._transport import CloseCode, Transport, TransportClosed
 from .errors import (
     CallError,
@@ -55,6 +56,19 @@ class SessionOptions:
     max_queued_calls: int = 100
     """Outgoing calls that may wait behind the pending one before ``call()`` refuses."""
     action_validation: dict[str, Literal["strict", "lenient", "off"]] = field(default_factory=dict)
+    max_depth: int = 32
+    """Deepest JSON nesting of a received frame; deeper frames are answered as malformed."""
+    ping_interval: float = 60.0
+    """Seconds between our WebSocket pings (NAT keep-alive, dead-peer detection); 0 = off."""
+    pong_timeout: float = 30.0
+    """A ping whose pong has not come back in this many seconds closes the connection."""
+    idle_timeout: float = 0.0
+    """Close a connection that sent nothing for this many seconds; 0 = off."""
+    max_messages_per_second: float = 50.0
+    """Sustained incoming rate per connection; above it reading is slowed down (TCP
+    backpressure), never dropped. 0 = unlimited."""
+    message_burst: int = 200
+    """Messages accepted at full speed before the rate applies."""
 
 
 class _Waiter:
@@ -93,8 +107,12 @@ class ChargePoint:
         headers: tuple[tuple[str, str], ...] = (),
         peer_certificate: Mapping[str, object] | None = None,
         registry: _core.SchemaRegistry | None = None,
+        handler_limiter: trio.CapacityLimiter | None = None,
+        security_profile: int = 0,
     ) -> None:
         self.id = identity
+        self.security_profile = security_profile
+        self._handler_limiter = handler_limiter
         self.version = version
         self.path = path
         self.remote = remote
@@ -118,6 +136,7 @@ class ChargePoint:
             date_time=opts.date_time,
             multiple_of=opts.multiple_of,
             max_queued_calls=opts.max_queued_calls,
+            max_depth=opts.max_depth,
         )
         for action, mode in opts.action_validation.items():
             self._conn.set_action_mode(action, mode)
@@ -125,6 +144,7 @@ class ChargePoint:
         self._incoming_send, self._incoming_recv = trio.open_memory_channel[_core.IncomingCall](_INCOMING_BUFFER)
         self._nursery: trio.Nursery | None = None
         self._closed_event = trio.Event()
+        self.last_activity = self.connected_at
 
     def __repr__(self) -> str:
         return f"<ChargePoint {self.id!r} OCPP {self.version}{' closed' if self.closed else ''}>"
@@ -268,12 +288,19 @@ class ChargePoint:
             log.warning("%s sent a bad message: %s %s", self.id, event.code, event.description)
             if self._hooks is not None and self._hooks.on_protocol_violation is not None:
                 self._hooks.on_protocol_violation(self, event.code, event.description)
+            self._security_event("malformed_frame", f"{event.code}: {event.description}")
         elif isinstance(event, _core.UnmatchedResponse):
             log.info("%s answered message %s that nobody waits for (late or unknown)", self.id, event.id)
         elif isinstance(event, _core.ResultErrorReceived):
             log.warning(
                 "%s could not process our answer to %s: %s %s", self.id, event.id, event.code, event.description
             )
+
+    def _security_event(self, kind: SecurityEventKind, detail: str) -> None:
+        event = SecurityEvent(kind, self.id, self.remote, detail)
+        report(event)
+        if self._hooks is not None and self._hooks.on_security_event is not None:
+            self._hooks.on_security_event(event)
 
     def _report_violation(self, action: str, violation: _core.ValidationFailure) -> None:
         log.info("%s: lenient validation let %s through: %s", self.id, action, violation.description)
@@ -364,10 +391,33 @@ class ChargePoint:
             log.exception("%s: handler for SEND %s failed", self.id, event.action)
 
     async def _call_worker(self) -> None:
+        limiter = self._handler_limiter
         async for event in self._incoming_recv:
             try:
-                await self.handle_call(event)
+                if limiter is None:
+                    await self.handle_call(event)
+                else:
+                    async with limiter:
+                        await self.handle_call(event)
             except TransportClosed:
+                return
+
+    async def _watchdog(self) -> None:
+        """Pings on a timer and enforces the idle timeout."""
+        opts = self.options
+        period = min(t for t in (opts.ping_interval, opts.idle_timeout) if t > 0)
+        while True:
+            await trio.sleep(period)
+            now = trio.current_time()
+            if opts.idle_timeout > 0 and now - self.last_activity >= opts.idle_timeout:
+                await self.close(CloseCode.GOING_AWAY, "idle timeout")
+                return
+            if opts.ping_interval > 0:
+                with trio.move_on_after(opts.pong_timeout):
+                    await self._transport.ping()
+                    continue
+                self._security_event("keepalive_timeout", f"no pong within {opts.pong_timeout} s")
+                await self.close(CloseCode.GOING_AWAY, "keep-alive timeout")
                 return
 
     async def run(self) -> None:
@@ -378,17 +428,41 @@ class ChargePoint:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._call_worker)
+                opts = self.options
+                if opts.ping_interval > 0 or opts.idle_timeout > 0:
+                    nursery.start_soon(self._watchdog)
+                rate = opts.max_messages_per_second
+                burst = float(opts.message_burst)
+                tokens = burst
+                flooding = False
                 try:
                     receive = self._transport.receive
                     conn_receive = self._conn.receive
                     while True:
                         text = await receive()
+                        now = trio.current_time()
+                        if rate > 0:
+                            # Token bucket: a flood is slowed down (TCP backpressure), not dropped.
+                            tokens = min(burst, tokens + (now - self.last_activity) * rate)
+                            if tokens < 1:
+                                if not flooding:
+                                    flooding = True
+                                    self._security_event("message_flood", f"more than {rate:g} messages/s")
+                                await trio.sleep((1 - tokens) / rate)
+                                now = trio.current_time()
+                                tokens = 1.0
+                            elif flooding and tokens >= burst:
+                                flooding = False
+                            tokens -= 1
+                        self.last_activity = now
                         if on_message is not None:
                             await on_message(self, "in", text)
-                        await self._process(conn_receive(text, trio.current_time()))
+                        await self._process(conn_receive(text, now))
                 except TransportClosed as closed:
                     if self.close_code is None:
                         self.close_code, self.close_reason = closed.code, closed.reason
+                    if closed.code == CloseCode.MESSAGE_TOO_BIG:
+                        self._security_event("oversized_frame", closed.reason or "message too big")
                 finally:
                     self.closed = True
                     self._abort_calls()

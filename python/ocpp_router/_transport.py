@@ -58,6 +58,8 @@ class Handshake:
     """(host, port) of the peer."""
     peer_certificate: dict[str, object] | None = field(default=None)
     """The verified TLS client certificate (``ssl.SSLSocket.getpeercert()`` form), if any."""
+    secure: bool = False
+    """Whether the connection arrived over TLS."""
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -85,6 +87,10 @@ class Transport(Protocol):
         """Close the connection (idempotent)."""
         ...
 
+    async def ping(self) -> None:
+        """Send a WebSocket ping and wait for its pong. Raises ``TransportClosed``."""
+        ...
+
 
 class PendingHandshake(Protocol):
     """A connection waiting for the server's decision."""
@@ -94,7 +100,7 @@ class PendingHandshake(Protocol):
 
     async def accept(self, subprotocol: str | None) -> Transport: ...
 
-    async def reject(self, status_code: int, body: str = "") -> None: ...
+    async def reject(self, status_code: int, body: str = "", headers: list[tuple[str, str]] | None = None) -> None: ...
 
 
 HandshakeHandler = Callable[[PendingHandshake], Awaitable[None]]

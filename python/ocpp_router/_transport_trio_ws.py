@@ -7,6 +7,7 @@ when, the client asked for it (OCPP 2.x requires a CSMS to support it).
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
+from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection
 from wsproto.extensions import PerMessageDeflate
 
@@ -65,6 +67,13 @@ class TrioWebSocketTransport:
     async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         await self._ws.aclose(code, reason or None)
 
+    async def ping(self) -> None:
+        try:
+            await self._ws.ping()
+        except trio_websocket.ConnectionClosed as exc:
+            reason = exc.reason
+            raise TransportClosed(reason.code if reason else None) from None
+
 
 class _Pending:
     __slots__ = ("_request", "compression", "handshake")
@@ -88,8 +97,9 @@ class _Pending:
         connection._open_handshake.set()
         return TrioWebSocketTransport(connection)
 
-    async def reject(self, status_code: int, body: str = "") -> None:
-        await self._request.reject(status_code, body=body.encode() if body else None)
+    async def reject(self, status_code: int, body: str = "", headers: list[tuple[str, str]] | None = None) -> None:
+        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or [])]
+        await self._request.reject(status_code, extra_headers=extra, body=body.encode() if body else None)
 
 
 def _handshake(request: trio_websocket.WebSocketRequest) -> Handshake:
@@ -98,7 +108,12 @@ def _handshake(request: trio_websocket.WebSocketRequest) -> Handshake:
     headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers)
     cert = None
     stream: Any = getattr(request._connection, "_stream", None)
-    if isinstance(stream, trio.SSLStream):
+    secure = isinstance(stream, _PromptSSLStream)
+    if isinstance(stream, _PromptSSLStream):
+        stream = stream.ssl_stream
+        with contextlib.suppress(OSError):
+            host, port = stream.transport_stream.socket.getpeername()[:2]
+            peer = (str(host), int(port))
         try:
             cert = stream.getpeercert()
         except (ValueError, ssl.SSLError):
@@ -109,7 +124,46 @@ def _handshake(request: trio_websocket.WebSocketRequest) -> Handshake:
         subprotocols=tuple(request.proposed_subprotocols),
         remote=peer,
         peer_certificate=cert or None,
+        secure=secure,
     )
+
+
+class _PromptSSLStream(trio.abc.Stream):
+    """An ``SSLStream`` that drops the TCP connection as soon as the TLS handshake fails,
+    so a refused client (e.g. TLS 1.1) learns at once instead of waiting for the handshake
+    timeout. (trio's ``SSLStream`` is final, hence a wrapper.)"""
+
+    def __init__(self, ssl_stream: trio.SSLStream[trio.SocketStream]) -> None:
+        self.ssl_stream = ssl_stream
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        try:
+            return await self.ssl_stream.receive_some(max_bytes)
+        except trio.BrokenResourceError:
+            await trio.aclose_forcefully(self.ssl_stream.transport_stream)
+            raise
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.ssl_stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.ssl_stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.ssl_stream.aclose()
+
+
+class _PromptSSLListener(trio.abc.Listener[_PromptSSLStream]):
+    def __init__(self, transport: trio.SocketListener, context: ssl.SSLContext) -> None:
+        self.transport_listener = transport
+        self._context = context
+
+    async def accept(self) -> _PromptSSLStream:
+        stream = await self.transport_listener.accept()
+        return _PromptSSLStream(trio.SSLStream(stream, self._context, server_side=True, https_compatible=True))
+
+    async def aclose(self) -> None:
+        await self.transport_listener.aclose()
 
 
 async def serve(
@@ -130,26 +184,23 @@ async def serve(
     async def handler(request: trio_websocket.WebSocketRequest) -> None:
         await on_handshake(_Pending(request, _handshake(request), compression))
 
-    async def run(task_status: trio.TaskStatus[trio_websocket.WebSocketServer]) -> None:
-        await trio_websocket.serve_websocket(
-            handler,
-            host,
-            port,
-            ssl_context,
-            handler_nursery=handler_nursery,
-            message_queue_size=4,
-            max_message_size=max_message_size,
-            connect_timeout=handshake_timeout,
-            disconnect_timeout=disconnect_timeout,
-            task_status=task_status,
-        )
-
+    tcp_listeners = await trio.open_tcp_listeners(port, host=host)
+    listeners: list[Any] = (
+        list(tcp_listeners) if ssl_context is None else [_PromptSSLListener(t, ssl_context) for t in tcp_listeners]
+    )
+    server = trio_websocket.WebSocketServer(
+        handler,
+        listeners,
+        handler_nursery=handler_nursery,
+        message_queue_size=4,
+        max_message_size=max_message_size,
+        connect_timeout=handshake_timeout,
+        disconnect_timeout=disconnect_timeout,
+    )
+    addresses = [tuple(listener.socket.getsockname()[:2]) for listener in tcp_listeners]
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(run)
-        addresses: list[tuple[str, int]] = []
-        for listener in server.listeners:
-            addresses.append((str(listener.address), int(listener.port)))
-        task_status.started(addresses)
+        await nursery.start(server.run)
+        task_status.started([(str(host), int(port)) for host, port in addresses])
 
 
 def _rejection(group: BaseExceptionGroup[BaseException]) -> trio_websocket.ConnectionRejected | None:
@@ -177,19 +228,47 @@ async def _client_connection(
     # nursery.start() as a plain ConnectionRejected and the socket is always closed.
     started = False
     try:
+        if isinstance(stream, trio.SSLStream):
+            # Fail fast on a refused TLS handshake: trio-websocket would wait for the HTTP
+            # upgrade until the connect timeout.
+            await stream.do_handshake()
         async with trio.open_nursery() as inner:
-            ws = await trio_websocket.wrap_client_stream(
-                inner,
+            # What trio_websocket.wrap_client_stream does, plus: stop waiting when the server
+            # drops the connection before answering the upgrade (it would wait forever).
+            ws: Any = trio_websocket.WebSocketConnection(
                 stream,
-                host_header,
-                resource,
-                subprotocols=subprotocols,
-                extra_headers=extra_headers,
+                WSConnection(ConnectionType.CLIENT),
+                host=host_header,
+                path=resource,
+                client_subprotocols=subprotocols,
+                client_extra_headers=extra_headers,
                 message_queue_size=4,
                 max_message_size=max_message_size,
             )
-            started = True
-            task_status.started(ws)
+            reader_done = trio.Event()
+
+            async def read() -> None:
+                try:
+                    await ws._reader_task()
+                finally:
+                    reader_done.set()
+
+            inner.start_soon(read)
+            async with trio.open_nursery() as race:
+
+                async def first(event: trio.Event) -> None:
+                    await event.wait()
+                    race.cancel_scope.cancel()
+
+                race.start_soon(first, ws._open_handshake)
+                race.start_soon(first, reader_done)
+            if ws._open_handshake.is_set():
+                started = True
+                task_status.started(ws)
+            else:
+                inner.cancel_scope.cancel()
+        if not started:
+            raise trio_websocket.HandshakeError("connection closed before the upgrade was answered")
     except BaseExceptionGroup as group:
         rejected = None if started else _rejection(group)
         if rejected is not None:

@@ -79,6 +79,11 @@ class MemoryTransport:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise TransportClosed(CloseCode.GOING_AWAY) from None
 
+    async def ping(self) -> None:
+        if self.close_code is not None:
+            raise TransportClosed(self.close_code, self.close_reason)
+        await trio.lowlevel.checkpoint()
+
     async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if self.close_code is not None:
             return
