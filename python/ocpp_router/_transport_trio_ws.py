@@ -8,6 +8,7 @@ when, the client asked for it (OCPP 2.x requires a CSMS to support it).
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
 import sys
 from typing import Any
@@ -16,8 +17,10 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import AcceptConnection, CloseConnection
 from wsproto.extensions import PerMessageDeflate
+from wsproto.utilities import LocalProtocolError
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -25,6 +28,24 @@ if sys.version_info < (3, 11):
 from ._transport import CloseCode, Handshake, HandshakeHandler, TransportClosed
 
 __all__ = ["TrioWebSocketTransport", "serve"]
+
+log = logging.getLogger("ocpp_router")
+
+
+_original_close_handler = trio_websocket.WebSocketConnection._handle_close_connection_event
+
+
+async def _close_with_code(self: Any, event: CloseConnection) -> None:
+    """wsproto reports a frame it cannot parse (invalid UTF-8 → 1007, bad framing → 1002) as
+    a CloseConnection event while the connection is still OPEN; trio-websocket then drops
+    the TCP connection without telling the peer why. Send the close frame first."""
+    if self._wsproto.state == ConnectionState.OPEN:
+        with contextlib.suppress(trio_websocket.ConnectionClosed, LocalProtocolError):
+            await self._send(CloseConnection(code=event.code, reason=event.reason))
+    await _original_close_handler(self, event)
+
+
+trio_websocket.WebSocketConnection._handle_close_connection_event = _close_with_code  # type: ignore[method-assign]
 
 
 class TrioWebSocketTransport:
@@ -182,7 +203,14 @@ async def serve(
     """Accept WebSocket connections and hand each one to ``on_handshake``."""
 
     async def handler(request: trio_websocket.WebSocketRequest) -> None:
-        await on_handshake(_Pending(request, _handshake(request), compression))
+        # One connection's failure must never reach the server's nursery (it would take
+        # every other connection down with it).
+        try:
+            await on_handshake(_Pending(request, _handshake(request), compression))
+        except (trio_websocket.ConnectionClosed, TransportClosed, trio.BrokenResourceError):
+            pass  # the peer left during the handshake or the session
+        except Exception:
+            log.exception("connection from %s failed", request.remote)
 
     tcp_listeners = await trio.open_tcp_listeners(port, host=host)
     listeners: list[Any] = (

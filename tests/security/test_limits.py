@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 import trio
-from websockets.sync.client import connect as sync_connect
-
 from _raw_http import upgrade_request
 from ocpp_router import (
     ChargePoint,
@@ -22,6 +20,7 @@ from ocpp_router import (
     connect,
     default_router,
 )
+from websockets.sync.client import connect as sync_connect
 
 
 async def start(nursery: trio.Nursery, **kwargs: Any) -> tuple[Server, list[SecurityEvent]]:
