@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
-
-from ocpp_router import ChargePoint, Router, Server, connect
+from ocpp_router import ChargePoint, ConnectError, Router, Server, client_ssl_context, connect
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -19,8 +19,33 @@ def python_blocks() -> list[str]:
 
 def test_readme_has_the_example() -> None:
     blocks = python_blocks()
-    assert len(blocks) == 1
+    assert len(blocks) == 2, "every python block of the README must be executed by a test here"
     assert len(blocks[0].strip().splitlines()) <= 40
+
+
+async def test_readme_security_example(tmp_path: Path, nursery: trio.Nursery) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "security"))
+    try:
+        from _certs import make_pki
+    finally:
+        sys.path.pop(0)
+    make_pki(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "readme_security"}
+    exec(compile(python_blocks()[1], str(README), "exec"), namespace)
+    server: Server = namespace["build_server"](str(tmp_path))
+    await nursery.start(server.serve, "127.0.0.1", 0)
+    tls = client_ssl_context(str(tmp_path / "ca.pem"))
+    url = f"wss://127.0.0.1:{server.port}/ocpp"
+    with trio.fail_after(10):
+        async with connect(
+            url, "CP-0001", versions=["2.0.1"], ssl_context=tls, password="a-16-to-40-char-secret"
+        ) as cp:
+            assert (await cp.call("Heartbeat", {}))["currentTime"]
+        with pytest.raises(ConnectError):  # profile 1 (plain ws) is below the minimum
+            async with connect(url.replace("wss", "ws"), "CP-0001", versions=["2.0.1"], password="x" * 16):
+                pass  # pragma: no cover
 
 
 async def test_readme_csms_example(nursery: trio.Nursery, capsys: Any) -> None:
