@@ -45,7 +45,7 @@ def response_class(version: str, action: str) -> type[Any] | None:
 
 
 @cache
-def describe_class(cls: type[Any]) -> tuple[str, str, str] | None:
+def describe_class(cls: object) -> tuple[str, str, str] | None:
     """(version, action, kind) of a generated class; kind is request, response or send."""
     module = getattr(cls, "__module__", "")
     for version, package in _PACKAGES.items():

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._messages import describe_class
 from ._versions import ALL_VERSIONS, normalize_version
 
 if TYPE_CHECKING:
@@ -49,19 +50,17 @@ def _require_async(fn: object, what: str) -> None:
         raise TypeError(f"{what} {getattr(fn, '__qualname__', fn)} must be an async function")
 
 
-def _wants_typed(handler: Callable[..., Any], typed: bool | None) -> bool:
-    """Decided once at registration from the annotation of the payload parameter."""
-    if typed is not None:
-        return typed
+def _payload_annotation(handler: Callable[..., Any]) -> type[Any] | None:
+    """The generated message class the payload parameter is annotated with, if any."""
     params = list(inspect.signature(handler).parameters.values())
     if len(params) < 2:
         raise TypeError(f"handler {handler.__qualname__} must accept (charge_point, payload)")
     try:
         hints = typing.get_type_hints(handler)
     except Exception:  # unresolvable forward references: treat as untyped
-        return False
+        return None
     annotation = hints.get(params[1].name)
-    return isinstance(annotation, type) and hasattr(annotation, "from_wire")
+    return annotation if isinstance(annotation, type) and hasattr(annotation, "from_wire") else None
 
 
 class Router:
@@ -94,8 +93,21 @@ class Router:
 
         def register(handler: H) -> H:
             _require_async(handler, "handler")
-            route = Route(name, handler, _wants_typed(handler, typed))
-            for v in _versions(version):
+            versions = _versions(version)
+            cls = _payload_annotation(handler)
+            described = describe_class(cls) if cls is not None else None
+            if described is not None:
+                # A version's message class only fits that version's connections.
+                cls_version = described[0]
+                if version is None:
+                    versions = (cls_version,)
+                elif versions != (cls_version,):
+                    raise TypeError(
+                        f"handler {handler.__qualname__} takes an OCPP {cls_version} message "
+                        f"but is registered for {', '.join(v or 'all' for v in versions)}"
+                    )
+            route = Route(name, handler, cls is not None if typed is None else typed)
+            for v in versions:
                 self._routes[(v, name)] = route
             self._invalidate()
             return handler

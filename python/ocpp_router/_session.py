@@ -185,14 +185,19 @@ class ChargePoint:
                 payload, action = action, None
         message = payload if payload is not None and hasattr(payload, "to_wire") else None
         if message is not None:
-            described = describe_class(type(message))  # type: ignore[arg-type]  # classes are hashable
+            described = describe_class(type(message))
             if described is None or described[2] != "request":
                 raise LocalProtocolError(f"{type(message).__name__} is not a request message")
             msg_version, msg_action, _ = described
             if action is not None and action != msg_action:
                 raise LocalProtocolError(f"{type(message).__name__} is not a {action} request")
+            if msg_version != self.version:
+                raise LocalProtocolError(
+                    f"{type(message).__module__}.{type(message).__name__} is an OCPP {msg_version} message; "
+                    f"this connection speaks {self.version}"
+                )
             action = msg_action
-            typed_response = response_class(self.version, action) or response_class(msg_version, action)
+            typed_response = response_class(self.version, action)
         if action is None:
             raise TypeError("call() needs an action name or a generated request object")
         if self.closed:

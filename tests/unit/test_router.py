@@ -240,3 +240,26 @@ async def test_local_payload_errors_never_reach_the_wire() -> None:
             await cp.call("BootNotification", {"chargePointVendor": "V"})
         assert info.value.code == "OccurrenceConstraintViolation"
         assert await cp.call("BootNotification", BOOT_16)
+
+
+def test_typed_handler_is_bound_to_its_version() -> None:
+    router = Router()
+
+    @router.on("BootNotification")
+    async def boot16(cp: ChargePoint, request: v16.BootNotificationRequest) -> dict[str, Any]:
+        return {}
+
+    assert router.resolve("1.6", "BootNotification") is not None
+    assert router.resolve("2.0.1", "BootNotification") is None
+    with pytest.raises(TypeError, match=r"OCPP 1\.6 message"):
+
+        @router.on("Heartbeat", version="2.0.1")
+        async def wrong(cp: ChargePoint, request: v16.HeartbeatRequest) -> dict[str, Any]:  # pragma: no cover
+            return {}
+
+
+async def test_typed_call_must_match_the_connection_version() -> None:
+    server = Server(make_router())
+    async with testing.connect(server, "CP1", "2.0.1") as cp:
+        with pytest.raises(LocalProtocolError, match=r"1\.6 message"):
+            await cp.call(v16.HeartbeatRequest())
