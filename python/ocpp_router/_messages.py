@@ -44,9 +44,19 @@ def response_class(version: str, action: str) -> type[Any] | None:
     return _registries(version).responses.get(action)
 
 
-@cache
+_DESCRIBED: dict[object, tuple[str, str, str] | None] = {}
+
+
 def describe_class(cls: object) -> tuple[str, str, str] | None:
     """(version, action, kind) of a generated class; kind is request, response or send."""
+    try:
+        return _DESCRIBED[cls]
+    except KeyError:
+        found = _DESCRIBED[cls] = _describe(cls)
+        return found
+
+
+def _describe(cls: object) -> tuple[str, str, str] | None:
     module = getattr(cls, "__module__", "")
     for version, package in _PACKAGES.items():
         if module.startswith(package + "."):
