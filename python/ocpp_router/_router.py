@@ -78,6 +78,7 @@ class Router:
         self._included: list[Router] = []
         self._guards: list[Guard] = []
         self._guard_cache: list[Guard] | None = None
+        self._after_cache: dict[tuple[str, str], list[AfterHook]] = {}
         self._cache: dict[tuple[str, str], Route | None] = {}
         self._parents: list[Router] = []
 
@@ -156,6 +157,7 @@ class Router:
 
     def _invalidate(self) -> None:
         self._cache.clear()
+        self._after_cache.clear()
         self._guard_cache = None
         for parent in self._parents:
             parent._invalidate()
@@ -180,10 +182,15 @@ class Router:
             return route
 
     def after_hooks(self, version: str, action: str) -> list[AfterHook]:
-        hooks = list(self._after.get((version, action), ())) + list(self._after.get((None, action), ()))
-        for child in self._included:
-            hooks.extend(child.after_hooks(version, action))
-        return hooks
+        """After-hooks for ``action`` on a ``version`` connection (cached: hot path)."""
+        key = (version, action)
+        cached = self._after_cache.get(key)
+        if cached is None:
+            cached = list(self._after.get(key, ())) + list(self._after.get((None, action), ()))
+            for child in self._included:
+                cached.extend(child.after_hooks(version, action))
+            self._after_cache[key] = cached
+        return cached
 
     def actions(self, version: str) -> set[str]:
         """Every action this router (with included ones) handles for ``version``."""

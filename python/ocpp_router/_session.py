@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 import trio
@@ -179,8 +180,8 @@ class ChargePoint:
         """
         typed_response: type[Any] | None = None
         if not isinstance(action, str):
-            if hasattr(action, "value") and isinstance(action.value, str):
-                action = action.value  # an Action enum member
+            if isinstance(action, Enum):
+                action = str(action.value)  # an Action member of a non-str enum
             else:
                 payload, action = action, None
         message = payload if payload is not None and hasattr(payload, "to_wire") else None

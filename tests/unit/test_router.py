@@ -263,3 +263,16 @@ async def test_typed_call_must_match_the_connection_version() -> None:
     async with testing.connect(server, "CP1", "2.0.1") as cp:
         with pytest.raises(LocalProtocolError, match=r"1\.6 message"):
             await cp.call(v16.HeartbeatRequest())
+
+
+async def test_typed_request_with_a_value_field_is_not_taken_for_an_action() -> None:
+    cp_router = Router()
+
+    @cp_router.on("ChangeConfiguration")
+    async def change(cp: ChargePoint, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Accepted"}
+
+    server = Server(make_router())
+    async with testing.connect(server, "CP1", "1.6", router=cp_router):
+        reply = await server.call("CP1", v16.ChangeConfigurationRequest(key="MeterValueSampleInterval", value="60"))
+        assert reply.status == v16.ConfigurationStatus.Accepted
