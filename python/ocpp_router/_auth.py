@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -63,6 +64,17 @@ class _Credential:
     security_profile: int | None
 
 
+def _matches(credential: _Credential, password: bytes) -> bool:
+    candidates = [password]
+    if credential.accept_hex_text:
+        with contextlib.suppress(UnicodeDecodeError, ValueError):
+            candidates.append(bytes.fromhex(password.decode("ascii")))
+    ok = False
+    for candidate in candidates:
+        ok |= hmac.compare_digest(_hash(candidate, credential.salt), credential.digest)
+    return ok
+
+
 class PasswordStore:
     """Per-charge-point secrets, stored salted and hashed (scrypt); usable as ``authenticate``.
 
@@ -71,10 +83,14 @@ class PasswordStore:
     ``AuthorizationKey``: written to the station as hex, sent on the wire as the decoded bytes;
     with ``accept_hex_text`` the hex text itself is accepted too (stations differ).
     ``security_profile`` pins the profile the station must use (1 or 2; 3 uses certificates).
+    ``grace_period`` (seconds) keeps the replaced secret valid a little longer, for a password
+    rotation whose answer got lost or a station that reconnects once more with the old one.
     """
 
     def __init__(self) -> None:
         self._credentials: dict[str, _Credential] = {}
+        #: identity -> (replaced credential, time.monotonic() until which it is still accepted)
+        self._previous: dict[str, tuple[_Credential, float]] = {}
 
     def set(
         self,
@@ -83,10 +99,11 @@ class PasswordStore:
         *,
         check_rules: bool = True,
         security_profile: int | None = None,
+        grace_period: float = 0.0,
     ) -> None:
         if check_rules and not 16 <= len(password) <= 40:
             raise ValueError("an OCPP 2.x basic-auth password has 16 to 40 characters")
-        self._store(identity, password.encode("utf-8"), False, security_profile)
+        self._store(identity, password.encode("utf-8"), False, security_profile, grace_period)
 
     def set_authorization_key(
         self,
@@ -95,6 +112,7 @@ class PasswordStore:
         *,
         accept_hex_text: bool = True,
         security_profile: int | None = None,
+        grace_period: float = 0.0,
     ) -> None:
         try:
             key = bytes.fromhex(hex_key)
@@ -102,14 +120,22 @@ class PasswordStore:
             raise ValueError("an AuthorizationKey is written as hex digits") from None
         if not 16 <= len(key) <= 20:
             raise ValueError("an AuthorizationKey has 16 to 20 bytes (32 to 40 hex digits)")
-        self._store(identity, key, accept_hex_text, security_profile)
+        self._store(identity, key, accept_hex_text, security_profile, grace_period)
 
-    def _store(self, identity: str, secret: bytes, accept_hex_text: bool, profile: int | None) -> None:
+    def _store(
+        self, identity: str, secret: bytes, accept_hex_text: bool, profile: int | None, grace_period: float = 0.0
+    ) -> None:
         salt = os.urandom(16)
+        replaced = self._credentials.get(identity)
         self._credentials[identity] = _Credential(salt, _hash(secret, salt), accept_hex_text, profile)
+        if replaced is not None and grace_period > 0:
+            self._previous[identity] = (replaced, time.monotonic() + grace_period)
+        else:
+            self._previous.pop(identity, None)
 
     def remove(self, identity: str) -> None:
         self._credentials.pop(identity, None)
+        self._previous.pop(identity, None)
 
     def __contains__(self, identity: object) -> bool:
         return identity in self._credentials
@@ -125,13 +151,13 @@ class PasswordStore:
             # Same work as a real check, so timing does not reveal which identities exist.
             _hash(password, b"\0" * 16)
             return False
-        candidates = [password]
-        if credential.accept_hex_text:
-            with contextlib.suppress(UnicodeDecodeError, ValueError):
-                candidates.append(bytes.fromhex(password.decode("ascii")))
-        ok = False
-        for candidate in candidates:
-            ok |= hmac.compare_digest(_hash(candidate, credential.salt), credential.digest)
+        ok = _matches(credential, password)
+        previous = self._previous.get(identity)
+        if previous is not None:
+            if time.monotonic() < previous[1]:
+                ok |= _matches(previous[0], password)
+            else:
+                self._previous.pop(identity, None)
         return ok
 
     async def __call__(self, identity: str, password: bytes, handshake: Handshake) -> bool:
