@@ -131,6 +131,9 @@ pub struct ConnectionOptions {
     pub action_modes: HashMap<String, ValidationMode>,
     /// Most outgoing calls that may wait behind the pending one.
     pub max_queued_calls: usize,
+    /// Deepest JSON nesting of a received frame (envelope array = level 1); deeper frames
+    /// are answered like unreadable JSON, before any parsing.
+    pub max_depth: usize,
 }
 
 impl Default for ConnectionOptions {
@@ -141,6 +144,7 @@ impl Default for ConnectionOptions {
             schema: ValidationOptions::default(),
             action_modes: HashMap::new(),
             max_queued_calls: 1000,
+            max_depth: frame::DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -185,6 +189,23 @@ impl Connection {
     #[must_use]
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Swaps the schemas used from now on (e.g. a [`Registry::relaxed`] one once the
+    /// station's model is known). Calls in flight are checked against the new schemas.
+    ///
+    /// # Errors
+    /// The registry is for another protocol version; nothing changes.
+    pub fn set_registry(&mut self, registry: Arc<Registry>) -> Result<(), String> {
+        if registry.version != self.version {
+            return Err(format!(
+                "the registry is for OCPP {}, this connection speaks OCPP {}",
+                registry.version.name(),
+                self.version.name()
+            ));
+        }
+        self.registry = registry;
+        Ok(())
     }
 
     /// Id of the call awaiting its answer, if any.
@@ -244,7 +265,7 @@ impl Connection {
     /// Processes one received text frame at time `now`.
     pub fn receive(&mut self, text: &str, now: f64) -> Vec<Event> {
         let mut events = Vec::with_capacity(1);
-        match frame::parse(text, self.version) {
+        match frame::parse_with_max_depth(text, self.version, self.options.max_depth) {
             Ok(Frame::Call { id, action, payload }) => self.on_call(id, action, payload, &mut events),
             Ok(Frame::Send { id, action, payload }) => self.on_send(id, action, payload, &mut events),
             Ok(Frame::CallResult { id, payload }) => self.on_result(id, payload, now, &mut events),
@@ -759,5 +780,54 @@ mod tests {
         assert!(
             matches!(&ev[0], Event::IncomingCall { violation: Some(v), .. } if v.path == "chargePointSerialNumber")
         );
+    }
+
+    #[test]
+    fn too_deep_frames_are_answered_like_bad_json() {
+        let deep = format!(
+            r#"[2,"deep","DataTransfer",{{"vendorId":"v","data":{}"x"{}}}]"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        );
+        let mut c = conn(Version::V16);
+        let out = transmitted(&c.receive(&deep, 0.0));
+        assert_eq!(
+            out,
+            vec![json!([
+                4,
+                "deep",
+                "FormationViolation",
+                "message nests deeper than 32 levels",
+                {}
+            ])]
+        );
+        assert_eq!(c.calls_in_progress(), 0);
+        let mut c = conn(Version::V201);
+        let hostile = "[".repeat(1_000_000);
+        let out = transmitted(&c.receive(&hostile, 0.0));
+        assert_eq!(
+            (out[0][1].as_str(), out[0][2].as_str()),
+            (Some("-1"), Some("RpcFrameworkError"))
+        );
+        c.options.max_depth = 64;
+        c.options
+            .action_modes
+            .insert("DataTransfer".into(), ValidationMode::Off);
+        assert!(matches!(c.receive(&deep, 0.0)[0], Event::IncomingCall { .. }));
+    }
+
+    #[test]
+    fn set_registry_checks_the_version() {
+        let mut c = conn(Version::V16);
+        assert!(c.set_registry(Registry::bundled(Version::V201)).is_err());
+        let relaxed = Arc::new(
+            Registry::bundled(Version::V16)
+                .relaxed(&["status-error-codes"])
+                .unwrap(),
+        );
+        let text = r#"[2,"s","StatusNotification",{"connectorId":1,"errorCode":"Error","status":"Faulted"}]"#;
+        assert_eq!(transmitted(&c.receive(text, 0.0))[0][2], "PropertyConstraintViolation");
+        c.set_registry(relaxed).unwrap();
+        assert!(matches!(c.receive(text, 0.0)[0], Event::IncomingCall { .. }));
     }
 }

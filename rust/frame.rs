@@ -74,12 +74,117 @@ impl FrameError {
     }
 }
 
-/// Parses one text frame for `version`.
+/// Deepest JSON nesting a frame may have by default (the envelope array is level 1, the
+/// payload object level 2); OCPP payloads need fewer than 10 levels.
+pub const DEFAULT_MAX_DEPTH: usize = 32;
+
+/// Whether `text` nests arrays/objects deeper than `max_depth`, judged from the raw text
+/// without parsing it: brackets inside strings are skipped, nothing is allocated, and the
+/// scan stops at the first level too deep. Unbalanced text is not an error here (the JSON
+/// parser reports it).
+#[must_use]
+pub fn exceeds_depth(text: &str, max_depth: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Reads the message type and id of a frame that is not parsed as a whole (e.g. because it
+/// nests too deeply): `[ <integer> , "<id>"` at the start of `text`. The id is `None` unless
+/// it is a JSON string of at most 36 characters; the type is `None` unless it is an integer.
+#[must_use]
+pub fn peek_envelope(text: &str) -> (Option<i64>, Option<String>) {
+    let rest = text.trim_start_matches([' ', '\t', '\n', '\r']);
+    let Some(rest) = rest.strip_prefix('[') else {
+        return (None, None);
+    };
+    let rest = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+    let digits = rest
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+        .map_or(rest.len(), |(i, _)| i);
+    let type_id = rest[..digits].parse::<i64>().ok();
+    let rest = rest[digits..].trim_start_matches([' ', '\t', '\n', '\r']);
+    let Some(type_id) = type_id.filter(|_| rest.starts_with([',', ']'])) else {
+        // `2.0`, `"2"`, `2e0`, `-`: not an integer type id.
+        return (None, None);
+    };
+    let Some(rest) = rest.strip_prefix(',') else {
+        return (Some(type_id), None);
+    };
+    let rest = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+    if !rest.starts_with('"') {
+        return (Some(type_id), None);
+    }
+    // Find the closing quote, then let serde_json decode the escapes of just that literal.
+    let mut escaped = false;
+    let end = rest.bytes().enumerate().skip(1).find_map(|(i, b)| {
+        if escaped {
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            return Some(i);
+        }
+        None
+    });
+    let id = end
+        .and_then(|end| serde_json::from_str::<String>(&rest[..=end]).ok())
+        .filter(|id| id.chars().count() <= MAX_MESSAGE_ID_LEN);
+    (Some(type_id), id)
+}
+
+/// Parses one text frame for `version` with the [`DEFAULT_MAX_DEPTH`] nesting limit.
 ///
 /// # Errors
 /// [`FrameError`] says what was wrong and which error code and id an answer would carry.
 pub fn parse(text: &str, version: Version) -> Result<Frame, FrameError> {
+    parse_with_max_depth(text, version, DEFAULT_MAX_DEPTH)
+}
+
+/// Parses one text frame for `version`; a frame nesting deeper than `max_depth` levels
+/// (envelope array = level 1) is malformed, answered like unreadable JSON.
+///
+/// # Errors
+/// [`FrameError`] says what was wrong and which error code and id an answer would carry.
+pub fn parse_with_max_depth(text: &str, version: Version, max_depth: usize) -> Result<Frame, FrameError> {
     let rpc = version.rpc_error();
+    if exceeds_depth(text, max_depth) {
+        let (type_id, id) = peek_envelope(text);
+        // Answers and SENDs are never answered; anything else (a CALL, or unreadable) is.
+        let never_answered =
+            matches!(type_id, Some(3..=5)) || (type_id == Some(6) && version.has_send_and_result_error());
+        return Err(FrameError::malformed(
+            id,
+            rpc,
+            format!("message nests deeper than {max_depth} levels"),
+            !never_answered,
+        ));
+    }
     let value: Value = serde_json::from_str(text)
         .map_err(|e| FrameError::malformed(None, rpc, format!("message is not valid JSON: {e}"), true))?;
     let Value::Array(mut items) = value else {
@@ -430,6 +535,73 @@ mod tests {
             parse(r#"[7,"1","A",{}]"#, Version::V21),
             Err(FrameError::UnknownType { type_id: 7, .. })
         ));
+    }
+
+    #[test]
+    fn depth_prescan_skips_strings() {
+        assert!(!exceeds_depth(r#"[2,"1","A",{"a":[1,{"b":2}]}]"#, 4));
+        assert!(exceeds_depth(r#"[2,"1","A",{"a":[1,{"b":2}]}]"#, 3));
+        assert!(!exceeds_depth(r#"[2,"[[[[{{{{","A",{"s":"\"[[[[\\"}]"#, 2));
+        assert!(
+            exceeds_depth(r#"[2,"\\",[[{}]]]"#, 3),
+            "an escaped backslash ends no string"
+        );
+        assert!(!exceeds_depth("]]]]]][[", 2), "unbalanced text is left to the parser");
+        assert!(!exceeds_depth("", 0));
+    }
+
+    #[test]
+    fn peek_reads_type_and_id() {
+        assert_eq!(peek_envelope(r#" [ 2 , "a\"b" , {"#), (Some(2), Some("a\"b".into())));
+        assert_eq!(peek_envelope(r#"[3,"x"]"#), (Some(3), Some("x".into())));
+        assert_eq!(peek_envelope(r#"[2.0,"x"]"#), (None, None));
+        assert_eq!(peek_envelope(r#"["2","x"]"#), (None, None));
+        assert_eq!(peek_envelope(r#"[2,5]"#), (Some(2), None));
+        assert_eq!(peek_envelope(r#"[2,"unterminated"#), (Some(2), None));
+        let long = format!(r#"[2,"{}",{{}}]"#, "x".repeat(37));
+        assert_eq!(peek_envelope(&long), (Some(2), None));
+        assert_eq!(peek_envelope("{}"), (None, None));
+        assert_eq!(peek_envelope("[5 ]"), (Some(5), None));
+        assert_eq!(peek_envelope(r#"[-,"x"]"#), (None, None));
+    }
+
+    #[test]
+    fn too_deep_frames_are_malformed_with_their_id() {
+        let deep = |open: &str, close: &str, n: usize| {
+            format!(
+                r#"[2,"d","DataTransfer",{{"data":{}1{}}}]"#,
+                open.repeat(n),
+                close.repeat(n)
+            )
+        };
+        assert!(parse(&deep("[", "]", 30), Version::V16).is_ok(), "32 levels in all");
+        for text in [deep("[", "]", 31), deep("{\"a\":", "}", 40), deep("[", "]", 100_000)] {
+            for v in Version::ALL {
+                let (id, code, answer) = malformed_code(&text, v);
+                assert_eq!((id.as_deref(), code, answer), (Some("d"), v.rpc_error(), true));
+            }
+        }
+        // A limit above serde_json's own (128 levels): serde_json's error is answered instead.
+        let text = deep("[", "]", 200);
+        assert!(matches!(
+            parse_with_max_depth(&text, Version::V201, 300),
+            Err(FrameError::Malformed { .. })
+        ));
+        assert!(parse_with_max_depth(&deep("[", "]", 2), Version::V201, 5).is_ok());
+        assert!(parse_with_max_depth(&deep("[", "]", 2), Version::V201, 4).is_ok());
+        assert!(parse_with_max_depth(&deep("[", "]", 2), Version::V201, 3).is_err());
+        let response = format!(r#"[3,"r",{}{}]"#, "[".repeat(50), "]".repeat(50));
+        assert_eq!(
+            malformed_code(&response, Version::V201),
+            (Some("r".into()), ErrorCode::RpcFrameworkError, false)
+        );
+        let send = format!(r#"[6,"s","X",{}{}]"#, "[".repeat(50), "]".repeat(50));
+        assert!(!malformed_code(&send, Version::V21).2);
+        let unreadable = format!("{}{}", "[".repeat(50), "]".repeat(50));
+        assert_eq!(
+            malformed_code(&unreadable, Version::V16),
+            (None, ErrorCode::FormatViolation, true)
+        );
     }
 
     #[test]

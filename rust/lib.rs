@@ -6,6 +6,8 @@
 pub mod connection;
 pub mod error;
 pub mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod schema;
 pub mod version;
 

@@ -33,6 +33,36 @@ class SchemaRegistry:
     @staticmethod
     def from_files(version: str, files: dict[str, str]) -> SchemaRegistry:
         """Schemas from official-style files; ``files`` maps file stems to file text."""
+    @staticmethod
+    def relaxation_names() -> list[str]:
+        """Names ``relaxed()`` accepts. Each covers one known field deviation:
+
+        * ``unit-spellings``: 1.6 ``sampledValue.unit`` spelled ``Celsius``/``Celcius``/
+          ``Hertz``/``Hz`` (MeterValues, StopTransaction.transactionData).
+        * ``long-serial-numbers``: BootNotification serial numbers over 25 characters (1.6
+          chargePoint/chargeBox/meterSerialNumber, 2.x ``chargingStation.serialNumber``).
+        * ``numeric-strings``: 1.6 numbers where strings are required (``sampledValue.value``,
+          ``DataTransfer.data``, GetConfiguration response ``configurationKey[].value``).
+        * ``status-error-codes``: 1.6 StatusNotification ``errorCode``: any string.
+        * ``datatransfer-data-any``: 1.6 ``DataTransfer.data`` of any JSON type.
+        * ``signed-meter-data-length``: 2.0.1 ``signedMeterData`` up to 32768 characters (as 2.1).
+        * ``exi-response-length``: 2.0.1 Get15118EVCertificate ``exiResponse`` up to 17000
+          characters (as 2.1).
+
+        A relaxation is a no-op for the versions it does not name.
+        """
+    def relaxed(self, names: list[str]) -> SchemaRegistry:
+        """A copy with the named relaxations applied on top of the compiled schemas.
+
+        Cheap enough to build once per charge-point model; the schema files are never edited
+        and this registry stays unchanged. The relaxed schemas check both directions (what
+        the station sends and what we send). Raises ValueError for an unknown name. Use it
+        for one station with ``Connection.set_registry`` (e.g. after its BootNotification
+        told its vendor and model), or for a whole server through its ``registries``.
+        """
+    @property
+    def relaxations(self) -> list[str]:
+        """Names of the relaxations applied to this registry (sorted, empty for the originals)."""
     @property
     def version(self) -> str: ...
     def actions(self) -> list[str]: ...
@@ -188,9 +218,24 @@ class Connection:
         date_time: str = "strict",
         multiple_of: bool = True,
         max_queued_calls: int = 1000,
-    ) -> Connection: ...
+        max_depth: int = 32,
+    ) -> Connection:
+        """``max_depth``: deepest JSON nesting of a received frame (the envelope array is
+        level 1, the payload object level 2; OCPP needs fewer than 10). A deeper frame is
+        answered like unreadable JSON (RpcFrameworkError, 1.6 FormationViolation) with its
+        id if readable, else ``"-1"``, before it is parsed (responses and 2.1 SENDs are
+        reported, never answered). Must be at least 2."""
     @property
     def version(self) -> str: ...
+    @property
+    def max_depth(self) -> int: ...
+    @property
+    def registry(self) -> SchemaRegistry:
+        """The schemas this connection validates with."""
+    def set_registry(self, registry: SchemaRegistry) -> None:
+        """Validate with ``registry`` from now on, e.g. a ``SchemaRegistry.relaxed(...)`` one
+        chosen from the station's BootNotification vendor/model. Calls in flight are checked
+        against the new schemas. Raises ValueError for another OCPP version's registry."""
     def set_action_mode(self, action: str, mode: str | None) -> None:
         """Override the incoming validation mode for one action (None removes it)."""
     def set_incoming_mode(self, mode: str) -> None: ...

@@ -199,6 +199,9 @@ fn parse_mode(text: &str) -> PyResult<ValidationMode> {
         .ok_or_else(|| PyValueError::new_err(format!("validation mode must be strict, lenient or off, not {text:?}")))
 }
 
+// The Python signature spells the default as a literal (so it shows in `__text_signature__`).
+const _: () = assert!(crate::frame::DEFAULT_MAX_DEPTH == 32);
+
 /// Sans-IO state of one OCPP-J connection: feed it received text, act on the events.
 #[pyclass(name = "Connection", module = "ocpp_router._core")]
 pub struct ConnectionPy {
@@ -210,8 +213,9 @@ impl ConnectionPy {
     #[new]
     #[pyo3(signature = (
         version, registry = None, *, incoming = "strict", outgoing = "strict", date_time = "strict",
-        multiple_of = true, max_queued_calls = 1000
+        multiple_of = true, max_queued_calls = 1000, max_depth = 32
     ))]
+    #[allow(clippy::too_many_arguments)] // mirrors the keyword-only Python signature
     fn new(
         version: &str,
         registry: Option<&SchemaRegistryPy>,
@@ -220,7 +224,13 @@ impl ConnectionPy {
         date_time: &str,
         multiple_of: bool,
         max_queued_calls: usize,
+        max_depth: usize,
     ) -> PyResult<Self> {
+        if max_depth < 2 {
+            return Err(PyValueError::new_err(
+                "max_depth must be at least 2 (the envelope array and the payload object)",
+            ));
+        }
         let version = parse_version(version)?;
         let registry = match registry {
             Some(r) if r.inner.version != version => {
@@ -235,6 +245,7 @@ impl ConnectionPy {
             schema: schema_options(date_time, multiple_of)?,
             action_modes: std::collections::HashMap::new(),
             max_queued_calls,
+            max_depth,
         };
         Ok(Self {
             inner: Connection::new(version, registry, options),
@@ -244,6 +255,27 @@ impl ConnectionPy {
     #[getter]
     fn version(&self) -> &'static str {
         self.inner.version().name()
+    }
+
+    /// The schemas this connection validates with.
+    #[getter]
+    fn registry(&self) -> SchemaRegistryPy {
+        SchemaRegistryPy {
+            inner: self.inner.registry().clone(),
+        }
+    }
+
+    /// Validates with `registry` from now on (e.g. `SchemaRegistry.relaxed([...])` once the
+    /// station's model is known). Raises ValueError for another OCPP version's registry.
+    fn set_registry(&mut self, registry: &SchemaRegistryPy) -> PyResult<()> {
+        self.inner
+            .set_registry(registry.inner.clone())
+            .map_err(PyValueError::new_err)
+    }
+
+    #[getter]
+    fn max_depth(&self) -> usize {
+        self.inner.options.max_depth
     }
 
     /// Overrides the incoming validation mode for one action ("strict", "lenient", "off");

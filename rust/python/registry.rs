@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::convert::from_py;
 use super::errors::{code_name, parse_version};
-use crate::schema::{DateTimeMode, Direction, Registry, SchemaError, ValidationOptions, Violation};
+use crate::schema::{DateTimeMode, Direction, Registry, SchemaError, ValidationOptions, Violation, RELAXATIONS};
 
 /// One schema violation, as seen from Python.
 #[pyclass(name = "ValidationFailure", module = "ocpp_router._core", frozen, get_all)]
@@ -100,6 +100,27 @@ impl SchemaRegistryPy {
         })
     }
 
+    /// Names of every relaxation `relaxed()` accepts.
+    #[staticmethod]
+    fn relaxation_names() -> Vec<&'static str> {
+        RELAXATIONS.iter().map(|r| r.name).collect()
+    }
+
+    /// A copy with the named relaxations applied (the original is unchanged). Raises
+    /// ValueError for an unknown name.
+    fn relaxed(&self, names: Vec<String>) -> PyResult<Self> {
+        let registry = self.inner.relaxed(&names).map_err(PyValueError::new_err)?;
+        Ok(Self {
+            inner: Arc::new(registry),
+        })
+    }
+
+    /// Names of the relaxations applied to this registry (sorted).
+    #[getter]
+    fn relaxations(&self) -> Vec<&'static str> {
+        self.inner.relaxations().to_vec()
+    }
+
     #[getter]
     fn version(&self) -> &'static str {
         self.inner.version.name()
@@ -143,8 +164,14 @@ impl SchemaRegistryPy {
     }
 
     fn __repr__(&self) -> String {
+        let relaxations = self.inner.relaxations();
+        let relaxed = if relaxations.is_empty() {
+            String::new()
+        } else {
+            format!(", relaxations={relaxations:?}")
+        };
         format!(
-            "SchemaRegistry(version={:?}, actions={})",
+            "SchemaRegistry(version={:?}, actions={}{relaxed})",
             self.inner.version.name(),
             self.inner.actions().len()
         )

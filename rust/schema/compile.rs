@@ -23,7 +23,7 @@ pub enum Format {
     Uri,
 }
 
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct Node {
     /// 0 = any type.
     pub types: u8,
@@ -45,7 +45,7 @@ pub struct Node {
 }
 
 /// One compiled schema document.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Schema {
     pub nodes: Vec<Node>,
     /// Draft 4: a number written with a fraction (`1.0`) is not an integer.
@@ -78,6 +78,20 @@ impl Schema {
         };
         let root_node = compiler.node(root)?;
         compiler.nodes[Self::ROOT] = root_node;
+        // A definition that is only a `$ref` to itself (directly or around a loop) would make
+        // every reader of the reference chain spin forever.
+        let nodes = &compiler.nodes;
+        for start in 0..nodes.len() {
+            let mut index = start;
+            let mut steps = 0;
+            while let Some(target) = nodes[index].reference {
+                index = target;
+                steps += 1;
+                if steps > nodes.len() {
+                    return Err("$ref cycle: a definition refers to itself without a subschema between".into());
+                }
+            }
+        }
         Ok(Schema {
             nodes: compiler.nodes,
             draft4,
@@ -248,6 +262,18 @@ mod tests {
         let b = schema.nodes[schema.nodes[0].properties[1].1].reference;
         assert_eq!(a, b);
         assert!(!schema.draft4);
+    }
+
+    #[test]
+    fn ref_cycles_are_rejected() {
+        let doc = json!({
+            "definitions": {"A": {"$ref": "#/definitions/B"}, "B": {"$ref": "#/definitions/A"}},
+            "properties": {"x": {"$ref": "#/definitions/A"}}
+        });
+        let err = Schema::compile(&doc).unwrap_err();
+        assert!(err.contains("cycle"), "{err}");
+        let doc = json!({"definitions": {"A": {"$ref": "#/definitions/A"}}, "properties": {"x": {"$ref": "#/definitions/A"}}});
+        assert!(Schema::compile(&doc).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod compile;
 mod datetime;
+mod relax;
 mod validate;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 pub use compile::Schema;
 pub use datetime::is_date_time;
+pub use relax::{Patch, Relaxation, RelaxationEntry, RELAXATIONS};
 pub use validate::{validate, DateTimeMode, Keyword, ValidationOptions, Violation};
 
 use crate::version::Version;
@@ -36,25 +38,26 @@ impl Direction {
     }
 }
 
-/// The compiled schemas of one action.
-#[derive(Default, Debug)]
+/// The compiled schemas of one action. Shared (`Arc`) so that a relaxed copy of a
+/// registry clones only the schemas it patches.
+#[derive(Clone, Default, Debug)]
 pub struct ActionSchemas {
-    pub request: Option<Schema>,
-    pub response: Option<Schema>,
-    pub send: Option<Schema>,
+    pub request: Option<Arc<Schema>>,
+    pub response: Option<Arc<Schema>>,
+    pub send: Option<Arc<Schema>>,
 }
 
 impl ActionSchemas {
     #[must_use]
     pub fn get(&self, direction: Direction) -> Option<&Schema> {
         match direction {
-            Direction::Request => self.request.as_ref(),
-            Direction::Response => self.response.as_ref(),
-            Direction::Send => self.send.as_ref(),
+            Direction::Request => self.request.as_deref(),
+            Direction::Response => self.response.as_deref(),
+            Direction::Send => self.send.as_deref(),
         }
     }
 
-    fn slot(&mut self, direction: Direction) -> &mut Option<Schema> {
+    fn slot(&mut self, direction: Direction) -> &mut Option<Arc<Schema>> {
         match direction {
             Direction::Request => &mut self.request,
             Direction::Response => &mut self.response,
@@ -74,10 +77,12 @@ pub enum SchemaError {
 }
 
 /// All schemas of one protocol version.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Registry {
     pub version: Version,
     actions: HashMap<String, ActionSchemas>,
+    /// Names of the [`RELAXATIONS`] applied, sorted.
+    relaxations: Vec<&'static str>,
 }
 
 const BUNDLED_V16: &str = include_str!("../schemas/v16.json");
@@ -120,11 +125,16 @@ impl Registry {
             let mut schemas = ActionSchemas::default();
             for (key, schema) in entry {
                 let direction = Direction::parse(key).ok_or_else(|| format!("{action}: unknown direction {key:?}"))?;
-                *schemas.slot(direction) = Some(Schema::compile(schema).map_err(|e| format!("{action}.{key}: {e}"))?);
+                let compiled = Schema::compile(schema).map_err(|e| format!("{action}.{key}: {e}"))?;
+                *schemas.slot(direction) = Some(Arc::new(compiled));
             }
             actions.insert(action.clone(), schemas);
         }
-        Ok(Registry { version, actions })
+        Ok(Registry {
+            version,
+            actions,
+            relaxations: Vec::new(),
+        })
     }
 
     /// Builds a registry from official schema files (`BootNotification.json`,
@@ -151,9 +161,13 @@ impl Registry {
                 // 2.x files without a suffix are SEND payloads (2.1 NotifyPeriodicEventStream).
                 (stem, Direction::Send)
             };
-            *actions.entry(action.to_owned()).or_default().slot(direction) = Some(schema);
+            *actions.entry(action.to_owned()).or_default().slot(direction) = Some(Arc::new(schema));
         }
-        Ok(Registry { version, actions })
+        Ok(Registry {
+            version,
+            actions,
+            relaxations: Vec::new(),
+        })
     }
 
     #[must_use]
@@ -161,6 +175,24 @@ impl Registry {
         let mut names: Vec<&str> = self.actions.keys().map(String::as_str).collect();
         names.sort_unstable();
         names
+    }
+
+    /// Names of the relaxations applied to this registry (sorted; empty for the originals).
+    #[must_use]
+    pub fn relaxations(&self) -> &[&'static str] {
+        &self.relaxations
+    }
+
+    /// A copy of this registry with the named [`RELAXATIONS`] applied on top (the schema
+    /// files are never edited). Only the schemas a relaxation touches are cloned, so this is
+    /// cheap enough to do once per charge-point model. Relaxations already applied, and
+    /// entries whose action or field this registry does not have (a user schema set), are
+    /// skipped.
+    ///
+    /// # Errors
+    /// An unknown relaxation name (nothing is applied then).
+    pub fn relaxed<S: AsRef<str>>(&self, names: &[S]) -> Result<Registry, String> {
+        relax::apply(self, names)
     }
 
     #[must_use]
