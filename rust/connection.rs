@@ -427,6 +427,9 @@ impl Connection {
     }
 
     fn on_result(&mut self, id: String, payload: Value, now: f64, events: &mut Vec<Event>) {
+        if !payload.is_object() {
+            return self.on_non_object_result(id, now, events);
+        }
         let Some(call) = self.take_pending(&id) else {
             events.push(Event::UnmatchedResponse { id });
             return;
@@ -460,6 +463,32 @@ impl Connection {
             }
         }
         self.release(now, events);
+    }
+
+    /// A CALLRESULT whose payload is not an object breaks the envelope rules: it fails our
+    /// pending call (2.1: answered with CALLRESULTERROR) and is reported.
+    fn on_non_object_result(&mut self, id: String, now: f64, events: &mut Vec<Event>) {
+        let code = ErrorCode::FormatViolation;
+        let description = "payload is not a JSON object".to_owned();
+        if let Some(call) = self.take_pending(&id) {
+            if self.version.has_send_and_result_error() {
+                let empty = Value::Object(Map::new());
+                let text = frame::encode_error(CALL_RESULT_ERROR, &id, code.wire(self.version), &description, &empty);
+                events.push(Event::Transmit(text));
+            }
+            events.push(Event::InvalidResponse {
+                id: id.clone(),
+                action: call.action,
+                code,
+                description: description.clone(),
+            });
+            self.release(now, events);
+        }
+        events.push(Event::ProtocolViolation {
+            id: Some(id),
+            code,
+            description,
+        });
     }
 
     fn take_pending(&mut self, id: &str) -> Option<PendingCall> {
@@ -715,6 +744,20 @@ mod tests {
         ));
         let ev = c.receive(&format!(r#"[3,"{id}",{{"status":"Accepted"}}]"#), 0.0);
         assert!(matches!(&ev[0], Event::UnmatchedResponse { .. }));
+    }
+
+    #[test]
+    fn v21_answers_non_object_result_with_callresulterror() {
+        let mut c = conn(Version::V21);
+        let (id, _) = c.call("ClearCache", &json!({}), 0.0, 30.0).unwrap();
+        let ev = c.receive(&format!(r#"[3,"{id}",[]]"#), 0.0);
+        assert_eq!(transmitted(&ev)[0][0], 5);
+        assert!(ev.iter().any(|e| matches!(e, Event::InvalidResponse { .. })));
+        let mut c = conn(Version::V201);
+        let (id, _) = c.call("ClearCache", &json!({}), 0.0, 30.0).unwrap();
+        let ev = c.receive(&format!(r#"[3,"{id}","x"]"#), 0.0);
+        assert!(transmitted(&ev).is_empty(), "2.0.1 never answers a response");
+        assert!(ev.iter().any(|e| matches!(e, Event::InvalidResponse { .. })));
     }
 
     #[test]

@@ -210,7 +210,8 @@ pub fn parse_with_max_depth(text: &str, version: Version, max_depth: usize) -> R
     if !known {
         return Err(FrameError::UnknownType { id, type_id });
     }
-    let is_response = matches!(type_id, 3..=5);
+    // Only a CALL gets a CALLERROR; responses and 2.1 SENDs are never answered.
+    let answerable = type_id == 2;
     let id = match (&items.get(1), id) {
         (_, Some(id)) => id,
         (Some(Value::String(_)), None) => {
@@ -218,7 +219,7 @@ pub fn parse_with_max_depth(text: &str, version: Version, max_depth: usize) -> R
                 None,
                 rpc,
                 "message id is longer than 36 characters",
-                !is_response,
+                answerable,
             ))
         }
         _ => {
@@ -226,7 +227,7 @@ pub fn parse_with_max_depth(text: &str, version: Version, max_depth: usize) -> R
                 None,
                 rpc,
                 "message id is not a string",
-                !is_response,
+                answerable,
             ))
         }
     };
@@ -243,7 +244,7 @@ pub fn parse_with_max_depth(text: &str, version: Version, max_depth: usize) -> R
                 "message type {type_id} needs {expected_len} elements, got {}",
                 items.len()
             ),
-            !is_response,
+            answerable,
         ));
     }
     match type_id {
@@ -272,20 +273,11 @@ pub fn parse_with_max_depth(text: &str, version: Version, max_depth: usize) -> R
             })
         }
         3 => {
+            // A non-object payload is kept so that the connection can fail the pending call
+            // with it and, in 2.1, answer with a CALLRESULTERROR (the schema wants an object).
             let payload = items.pop().unwrap_or(Value::Null);
-            payload_object(payload)
-                .map(|payload| Frame::CallResult {
-                    id: id.clone(),
-                    payload,
-                })
-                .ok_or_else(|| {
-                    FrameError::malformed(
-                        Some(id),
-                        ErrorCode::FormatViolation,
-                        "payload is not a JSON object",
-                        false,
-                    )
-                })
+            let payload = payload_object(payload.clone()).unwrap_or(payload);
+            Ok(Frame::CallResult { id, payload })
         }
         _ => {
             let details = items.pop().unwrap_or(Value::Null);
@@ -517,8 +509,17 @@ mod tests {
         );
         assert_eq!(malformed_code(r#"[2,"1","A"]"#, Version::V201).0, Some("1".into()));
         assert!(
-            !malformed_code(r#"[3,"1",5]"#, Version::V201).2,
+            !malformed_code(r#"[3,"1"]"#, Version::V201).2,
             "responses are never answered"
+        );
+        // A CALLRESULT with a non-object payload is parsed; the connection fails the call.
+        assert!(matches!(
+            parse(r#"[3,"1",5]"#, Version::V201),
+            Ok(Frame::CallResult { .. })
+        ));
+        assert!(
+            !malformed_code(r#"[6,"1","A"]"#, Version::V21).2,
+            "a SEND is never answered"
         );
         assert!(!malformed_code(r#"[4,"1","X","y","z"]"#, Version::V201).2);
     }
