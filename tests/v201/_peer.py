@@ -7,11 +7,16 @@ The station is the PyPI ``ocpp`` package's ``ocpp.v201.ChargePoint`` (``Station2
 (``peer.connect(identity)``) and reaches the CSMS side with ``await peer.csms(fn, *args)``,
 which runs the trio coroutine in the server's run and returns its result.
 
-``Station`` answers every CSMS-initiated message of blocks A-H like a small but realistic
+``Station`` answers every CSMS-initiated message of blocks A-P like a small but realistic
 charging station: it keeps a device model, a local list and reservations, sends a
 multi-part NotifyReport (parts out of order) after GetBaseReport/GetReport, starts/stops a
 transaction after an accepted RequestStart/StopTransaction, and sends what a TriggerMessage
-asks for.
+asks for. Blocks I-P: it keeps charging profiles (ReportChargingProfiles one part per
+profile, a composite schedule from them), installed certificates, monitors (a multi-part
+NotifyMonitoringReport, the first two parts swapped), display messages (NotifyDisplayMessages
+one part per message), reports firmware/log progress (FirmwareStatusNotification up to
+Installed, SignatureVerified for signed firmware; LogStatusNotification up to Uploaded),
+sends ``customer_data`` as NotifyCustomerInformation parts and echoes DataTransfer.
 """
 
 from __future__ import annotations
@@ -128,6 +133,14 @@ class Station(OcppChargePoint):
         self.meter_wh = 0
         self.transactions: dict[int, str] = {}  # evse -> transactionId
         self.sent: list[tuple[str, Any]] = []  # what the station sent and got back
+        # blocks I-P
+        self.displayed_costs: list[tuple[str, float]] = []  # CostUpdated (transactionId, totalCost)
+        self.profiles: dict[int, tuple[int, dict[str, Any]]] = {}  # id -> (evseId, profile)
+        self.certificates: dict[str, str] = {}  # serial -> certificate type
+        self.monitors: dict[int, dict[str, Any]] = {}  # id -> SetMonitoringData
+        #: NotifyCustomerInformation parts (their ``data``)
+        self.customer_data = ["name=Jane Doe;", "tokens=RFID-1;", "sessions=2"]
+        self.display: dict[int, dict[str, Any]] = {}  # id -> MessageInfo
 
     # -- sending --------------------------------------------------------------------------
 
@@ -454,13 +467,358 @@ class Station(OcppChargePoint):
     async def on_certificate_signed(self, **kwargs: Any) -> Any:
         return self._answer("CertificateSigned", kwargs, {"status": "Accepted"})
 
+    # -- blocks I-P -----------------------------------------------------------------------
+
+    @on("CostUpdated")
+    async def on_cost_updated(self, **kwargs: Any) -> Any:
+        self.displayed_costs.append((kwargs["transaction_id"], kwargs["total_cost"]))
+        return self._answer("CostUpdated", kwargs, {})
+
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any]) -> Any:
+        kwargs = {"evse_id": evse_id, "charging_profile": charging_profile}
+        self.profiles[charging_profile["id"]] = (evse_id, charging_profile)
+        return self._answer("SetChargingProfile", kwargs, {"status": "Accepted"})
+
+    def _matching_profiles(self, evse_id: int | None, criterion: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+        found = []
+        for evse, profile in self.profiles.values():
+            if evse_id is not None and evse != evse_id:
+                continue
+            if (
+                "charging_profile_purpose" in criterion
+                and profile["charging_profile_purpose"] != criterion["charging_profile_purpose"]
+            ):
+                continue
+            if "stack_level" in criterion and profile["stack_level"] != criterion["stack_level"]:
+                continue
+            if "charging_profile_id" in criterion and profile["id"] not in criterion["charging_profile_id"]:
+                continue
+            found.append((evse, profile))
+        return found
+
+    @on("GetChargingProfiles")
+    async def on_get_charging_profiles(
+        self, request_id: int, charging_profile: dict[str, Any], evse_id: int | None = None
+    ) -> Any:
+        kwargs = {"request_id": request_id, "charging_profile": charging_profile, "evse_id": evse_id}
+        found = self._matching_profiles(evse_id, charging_profile)
+        return self._answer("GetChargingProfiles", kwargs, {"status": "Accepted" if found else "NoProfiles"})
+
+    @after("GetChargingProfiles")
+    async def after_get_charging_profiles(
+        self, request_id: int, charging_profile: dict[str, Any], evse_id: int | None = None
+    ) -> None:
+        found = self._matching_profiles(evse_id, charging_profile)
+        for index, (evse, profile) in enumerate(found):  # one part per profile
+            await self.send(
+                self._call.ReportChargingProfiles(
+                    request_id=request_id,
+                    charging_limit_source="CSO",
+                    charging_profile=[profile],
+                    evse_id=evse,
+                    tbc=index < len(found) - 1,
+                )
+            )
+
+    @on("ClearChargingProfile")
+    async def on_clear_charging_profile(self, **kwargs: Any) -> Any:
+        profile_id = kwargs.get("charging_profile_id")
+        criteria = kwargs.get("charging_profile_criteria") or {}
+        gone = [
+            pid
+            for pid, (evse, profile) in self.profiles.items()
+            if (profile_id is not None and pid == profile_id)
+            or (
+                profile_id is None
+                and all(
+                    {"evse_id": evse, **profile}.get(key) == value
+                    for key, value in criteria.items()
+                    if key in ("evse_id", "charging_profile_purpose", "stack_level")
+                )
+            )
+        ]
+        for pid in gone:
+            del self.profiles[pid]
+        return self._answer("ClearChargingProfile", kwargs, {"status": "Accepted" if gone else "Unknown"})
+
+    @on("GetCompositeSchedule")
+    async def on_get_composite_schedule(self, duration: int, evse_id: int, charging_rate_unit: str = "A") -> Any:
+        """TxProfile over TxDefaultProfile (highest stack level), capped by the station maximum."""
+        kwargs = {"duration": duration, "evse_id": evse_id, "charging_rate_unit": charging_rate_unit}
+        candidates = [
+            p
+            for e, p in self.profiles.values()
+            if e in (evse_id, 0) and p["charging_profile_purpose"] != "ChargingStationMaxProfile"
+        ]
+        if not candidates:
+            return self._answer("GetCompositeSchedule", kwargs, {"status": "Rejected"})
+        rank = {"TxProfile": 1, "TxDefaultProfile": 0}
+        chosen = max(candidates, key=lambda p: (rank.get(p["charging_profile_purpose"], 0), p["stack_level"]))
+        cap = min(
+            (
+                p["charging_schedule"][0]["charging_schedule_period"][0]["limit"]
+                for _, p in self.profiles.values()
+                if p["charging_profile_purpose"] == "ChargingStationMaxProfile"
+            ),
+            default=None,
+        )
+        periods = [
+            {"start_period": period["start_period"], "limit": min(period["limit"], cap) if cap else period["limit"]}
+            for period in chosen["charging_schedule"][0]["charging_schedule_period"]
+            if period["start_period"] < duration
+        ]
+        schedule = {
+            "evse_id": evse_id,
+            "duration": duration,
+            "schedule_start": now(),
+            "charging_rate_unit": charging_rate_unit,
+            "charging_schedule_period": periods,
+        }
+        return self._answer("GetCompositeSchedule", kwargs, {"status": "Accepted", "schedule": schedule})
+
+    @on("UpdateFirmware")
+    async def on_update_firmware(self, **kwargs: Any) -> Any:
+        return self._answer("UpdateFirmware", kwargs, {"status": "Accepted"})
+
+    @after("UpdateFirmware")
+    async def after_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> None:
+        if not self._accepted("UpdateFirmware"):
+            return
+        steps = ["Downloading", "Downloaded"]
+        if firmware.get("signature"):
+            steps.append("SignatureVerified")
+        steps += ["Installing", "Installed"]
+        for status in steps:
+            await self.send(self._call.FirmwareStatusNotification(status=status, request_id=request_id))
+
+    @on("PublishFirmware")
+    async def on_publish_firmware(self, **kwargs: Any) -> Any:
+        return self._answer("PublishFirmware", kwargs, {"status": "Accepted"})
+
+    @after("PublishFirmware")
+    async def after_publish_firmware(self, request_id: int, checksum: str, **_: Any) -> None:
+        if not self._accepted("PublishFirmware"):
+            return
+        for status in ("Downloading", "Downloaded", "ChecksumVerified"):
+            await self.send(self._call.PublishFirmwareStatusNotification(status=status, request_id=request_id))
+        locations = [f"http://lc.local/fw/{checksum}.bin", f"ftp://lc.local/fw/{checksum}.bin"]
+        await self.send(
+            self._call.PublishFirmwareStatusNotification(status="Published", location=locations, request_id=request_id)
+        )
+
+    @on("UnpublishFirmware")
+    async def on_unpublish_firmware(self, **kwargs: Any) -> Any:
+        return self._answer("UnpublishFirmware", kwargs, {"status": "Unpublished"})
+
+    @on("InstallCertificate")
+    async def on_install_certificate(self, certificate_type: str, certificate: str) -> Any:
+        serial = f"{len(self.certificates) + 1:04x}"
+        self.certificates[serial] = certificate_type
+        kwargs = {"certificate_type": certificate_type, "certificate": certificate}
+        return self._answer("InstallCertificate", kwargs, {"status": "Accepted"})
+
+    @staticmethod
+    def hash_data(serial: str) -> dict[str, Any]:
+        return {
+            "hash_algorithm": "SHA256",
+            "issuer_name_hash": "aa" * 8,
+            "issuer_key_hash": "bb" * 8,
+            "serial_number": serial,
+        }
+
+    @on("GetInstalledCertificateIds")
+    async def on_get_installed_certificate_ids(self, certificate_type: list[str] | None = None) -> Any:
+        chains = [
+            {"certificate_type": kind, "certificate_hash_data": self.hash_data(serial)}
+            for serial, kind in self.certificates.items()
+            if certificate_type is None or kind in certificate_type
+        ]
+        default: dict[str, Any] = {"status": "Accepted" if chains else "NotFound"}
+        if chains:
+            default["certificate_hash_data_chain"] = chains
+        return self._answer("GetInstalledCertificateIds", {"certificate_type": certificate_type}, default)
+
+    @on("DeleteCertificate")
+    async def on_delete_certificate(self, certificate_hash_data: dict[str, Any]) -> Any:
+        found = self.certificates.pop(certificate_hash_data["serial_number"], None) is not None
+        default = {"status": "Accepted" if found else "NotFound"}
+        return self._answer("DeleteCertificate", {"certificate_hash_data": certificate_hash_data}, default)
+
+    @on("GetLog")
+    async def on_get_log(self, **kwargs: Any) -> Any:
+        return self._answer("GetLog", kwargs, {"status": "Accepted", "filename": f"log-{kwargs['request_id']}.tar.gz"})
+
+    @after("GetLog")
+    async def after_get_log(self, request_id: int, **_: Any) -> None:
+        if self._accepted("GetLog"):
+            for status in ("Uploading", "Uploaded"):
+                await self.send(self._call.LogStatusNotification(status=status, request_id=request_id))
+
+    @on("SetVariableMonitoring")
+    async def on_set_variable_monitoring(self, set_monitoring_data: list[dict[str, Any]]) -> Any:
+        results = []
+        for item in set_monitoring_data:
+            key = variable_key(item["component"], item["variable"])
+            result = {k: item[k] for k in ("type", "severity", "component", "variable")}
+            if key in self.variables:
+                monitor_id = item.get("id") or 100 + len(self.monitors)
+                self.monitors[monitor_id] = {**item, "id": monitor_id, "transaction": item.get("transaction", False)}
+                result.update(status="Accepted", id=monitor_id)
+            else:
+                result["status"] = "UnknownVariable"
+            results.append(result)
+        kwargs = {"set_monitoring_data": set_monitoring_data}
+        return self._answer("SetVariableMonitoring", kwargs, {"set_monitoring_result": results})
+
+    @on("SetMonitoringBase")
+    async def on_set_monitoring_base(self, **kwargs: Any) -> Any:
+        return self._answer("SetMonitoringBase", kwargs, {"status": "Accepted"})
+
+    @on("SetMonitoringLevel")
+    async def on_set_monitoring_level(self, **kwargs: Any) -> Any:
+        return self._answer("SetMonitoringLevel", kwargs, {"status": "Accepted"})
+
+    @on("ClearVariableMonitoring")
+    async def on_clear_variable_monitoring(self, id: list[int]) -> Any:
+        results = [
+            {"id": monitor_id, "status": "Accepted" if self.monitors.pop(monitor_id, None) else "NotFound"}
+            for monitor_id in id
+        ]
+        return self._answer("ClearVariableMonitoring", {"id": id}, {"clear_monitoring_result": results})
+
+    @on("GetMonitoringReport")
+    async def on_get_monitoring_report(self, **kwargs: Any) -> Any:
+        return self._answer(
+            "GetMonitoringReport", kwargs, {"status": "Accepted" if self.monitors else "EmptyResultSet"}
+        )
+
+    @after("GetMonitoringReport")
+    async def after_get_monitoring_report(self, request_id: int, **_: Any) -> None:
+        monitors = list(self.monitors.values())
+        if not monitors or not self._accepted("GetMonitoringReport"):
+            return
+        order = list(range(len(monitors)))
+        if len(order) > 1:
+            order[0], order[1] = order[1], order[0]  # the first two parts out of order
+        generated = now()
+        for seq_no in order:
+            monitor = monitors[seq_no]
+            data = {
+                "component": monitor["component"],
+                "variable": monitor["variable"],
+                "variable_monitoring": [{k: monitor[k] for k in ("id", "transaction", "value", "type", "severity")}],
+            }
+            await self.send(
+                self._call.NotifyMonitoringReport(
+                    request_id=request_id,
+                    seq_no=seq_no,
+                    generated_at=generated,
+                    monitor=[data],
+                    tbc=seq_no < len(monitors) - 1,
+                )
+            )
+
+    @on("CustomerInformation")
+    async def on_customer_information(self, **kwargs: Any) -> Any:
+        return self._answer("CustomerInformation", kwargs, {"status": "Accepted"})
+
+    @after("CustomerInformation")
+    async def after_customer_information(self, request_id: int, report: bool, **_: Any) -> None:
+        if not report or not self._accepted("CustomerInformation"):
+            return
+        chunks = self.customer_data
+        generated = now()
+        for seq_no, chunk in enumerate(chunks):
+            await self.send(
+                self._call.NotifyCustomerInformation(
+                    data=chunk,
+                    seq_no=seq_no,
+                    generated_at=generated,
+                    request_id=request_id,
+                    tbc=seq_no < len(chunks) - 1,
+                )
+            )
+
+    @on("SetDisplayMessage")
+    async def on_set_display_message(self, message: dict[str, Any]) -> Any:
+        self.display[message["id"]] = message
+        return self._answer("SetDisplayMessage", {"message": message}, {"status": "Accepted"})
+
+    def _matching_messages(self, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.display.values()
+            if (not kwargs.get("id") or m["id"] in kwargs["id"])
+            and (kwargs.get("priority") is None or m["priority"] == kwargs["priority"])
+            and (kwargs.get("state") is None or m.get("state") == kwargs["state"])
+        ]
+
+    @on("GetDisplayMessages")
+    async def on_get_display_messages(self, **kwargs: Any) -> Any:
+        found = self._matching_messages(kwargs)
+        return self._answer("GetDisplayMessages", kwargs, {"status": "Accepted" if found else "Unknown"})
+
+    @after("GetDisplayMessages")
+    async def after_get_display_messages(self, request_id: int, **kwargs: Any) -> None:
+        found = self._matching_messages(kwargs)
+        for index, message in enumerate(found):  # one part per message
+            await self.send(
+                self._call.NotifyDisplayMessages(
+                    request_id=request_id, message_info=[message], tbc=index < len(found) - 1
+                )
+            )
+
+    @on("ClearDisplayMessage")
+    async def on_clear_display_message(self, id: int) -> Any:
+        found = self.display.pop(id, None) is not None
+        return self._answer("ClearDisplayMessage", {"id": id}, {"status": "Accepted" if found else "Unknown"})
+
+    @on("DataTransfer")
+    async def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: Any = None) -> Any:
+        kwargs = {"vendor_id": vendor_id, "message_id": message_id, "data": data}
+        return self._answer("DataTransfer", kwargs, {"status": "Accepted", "data": {"echo": data}})
+
 
 class Station21(Station):
-    """The same station speaking OCPP 2.1 (``ocpp.v21``)."""
+    """The same station speaking OCPP 2.1 (``ocpp.v21``); the 2.1-only CSMS messages are
+    answered from ``answers`` (defaults: Accepted / nothing installed)."""
 
     _call = ocpp_v21.call
     _call_result = ocpp_v21.call_result
     _ocpp_version = "2.1"
+
+    @on("SetDefaultTariff")
+    async def on_set_default_tariff(self, **kwargs: Any) -> Any:
+        return self._answer("SetDefaultTariff", kwargs, {"status": "Accepted"})
+
+    @on("GetTariffs")
+    async def on_get_tariffs(self, **kwargs: Any) -> Any:
+        return self._answer("GetTariffs", kwargs, {"status": "NoTariff"})
+
+    @on("ClearTariffs")
+    async def on_clear_tariffs(self, **kwargs: Any) -> Any:
+        return self._answer("ClearTariffs", kwargs, {"clear_tariffs_result": [{"status": "NoTariff"}]})
+
+    @on("ChangeTransactionTariff")
+    async def on_change_transaction_tariff(self, **kwargs: Any) -> Any:
+        return self._answer("ChangeTransactionTariff", kwargs, {"status": "Accepted"})
+
+    @on("UsePriorityCharging")
+    async def on_use_priority_charging(self, **kwargs: Any) -> Any:
+        return self._answer("UsePriorityCharging", kwargs, {"status": "Accepted"})
+
+    @on("UpdateDynamicSchedule")
+    async def on_update_dynamic_schedule(self, **kwargs: Any) -> Any:
+        return self._answer("UpdateDynamicSchedule", kwargs, {"status": "Accepted"})
+
+    @on("GetPeriodicEventStream")
+    async def on_get_periodic_event_stream(self, **kwargs: Any) -> Any:
+        return self._answer("GetPeriodicEventStream", kwargs, {})
+
+    @on("AdjustPeriodicEventStream")
+    async def on_adjust_periodic_event_stream(self, **kwargs: Any) -> Any:
+        return self._answer("AdjustPeriodicEventStream", kwargs, {"status": "Accepted"})
 
 
 S = TypeVar("S", bound=Station)

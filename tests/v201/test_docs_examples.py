@@ -12,7 +12,7 @@ from ocpp_router import v201
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "v201-plugins.md"
 TEXT = DOC.read_text(encoding="utf-8")
-BLOCKS = "ABCDEFGH"
+BLOCKS = "ABCDEFGHIJKLMNOP"
 
 
 def _examples() -> list[tuple[str, str]]:
@@ -46,11 +46,11 @@ async def test_example_runs(section: str, code: str) -> None:
             await main()
 
 
-def _table_rows() -> list[list[str]]:
-    start = TEXT.index("## Every 2.0.1 action")
-    end = TEXT.index("\n## ", start + 1)
+def _table_rows(heading: str = "## Every 2.0.1 action") -> list[list[str]]:
+    start = TEXT.index(heading)
+    end = TEXT.find("\n#", start + 1)
     rows = []
-    for line in TEXT[start:end].splitlines():
+    for line in TEXT[start : end if end != -1 else None].splitlines():
         if line.startswith("|") and not line.startswith("|---"):
             rows.append([cell.strip() for cell in line.strip("|").split("|")])
     return rows[1:]  # without the header
@@ -62,7 +62,7 @@ def test_the_action_table_lists_every_action_once() -> None:
     assert set(actions) == {a.value for a in v201.Action}
 
 
-def test_blocks_a_to_h_are_handled_and_the_rest_planned() -> None:
+def test_every_action_is_handled() -> None:
     from ocpp_router import Server
     from ocpp_router.v201.plugins import plugins
 
@@ -70,10 +70,30 @@ def test_blocks_a_to_h_are_handled_and_the_rest_planned() -> None:
     server.install(*plugins())
     handled = server.router.actions("2.0.1")
     for action, block, direction, handler in _table_rows():
-        if block[0] in BLOCKS:
-            assert handler != "planned", action
-            if direction == "CS→CSMS":
-                assert action in handled, f"{action} is listed as handled but has no handler"
-        else:
-            assert handler == "planned", action
-            assert action not in handled
+        assert block[0] in BLOCKS
+        assert handler != "planned", action
+        if direction in ("CS→CSMS", "both"):
+            assert action in handled, f"{action} is listed as handled but has no handler"
+    assert handled == {a.value for a in v201.Action if a.value not in _csms_only()}
+
+
+def _csms_only() -> set[str]:
+    return {row[0] for row in _table_rows() if row[2] == "CSMS→CS"}
+
+
+def test_every_2_1_only_action_is_listed() -> None:
+    from ocpp_router import Server, v21
+    from ocpp_router.v201.plugins import plugins
+
+    server = Server(versions=["2.0.1", "2.1"])
+    server.install(*plugins())
+    handled_21, handled_201 = server.router.actions("2.1"), server.router.actions("2.0.1")
+    rows = _table_rows("### 2.1-only actions")
+    new_in_21 = {a.value for a in v21.Action} - {a.value for a in v201.Action}
+    assert sorted(row[0] for row in rows) == sorted(new_in_21)
+    for action, _block, direction, handler in rows:
+        assert action not in handled_201, f"{action} does not exist in 2.0.1"
+        if handler == "not covered":
+            assert action not in handled_21, action
+        elif direction == "CS→CSMS":
+            assert action in handled_21, f"{action} is listed as handled but has no handler"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import trio
@@ -30,7 +30,7 @@ from .. import v201
 from .._messages import to_payload
 from .._plugin import Plugin
 from .._versions import V21, V201
-from ..errors import LocalProtocolError
+from ..errors import LocalProtocolError, OcppError
 from ..v16._base import (
     EPOCH,
     StatusEvent,
@@ -58,7 +58,12 @@ __all__ = [
     "NS_EXPECTED",
     "NS_PROVISIONING",
     "VERSIONS",
+    "Assembled",
+    "MultipartRefusedError",
+    "MultipartTimeoutError",
     "NotAcceptedError",
+    "Notifier",
+    "PartsAssembler",
     "StatusEvent",
     "V201Plugin",
     "VariableRef",
@@ -74,6 +79,7 @@ __all__ = [
     "normalize_time",
     "parse_time",
     "registration_status",
+    "status_info",
     "text",
     "unexpect",
     "utc_datetime",
@@ -93,6 +99,7 @@ NS_EXPECTED = "v201.expected"
 _NOT_WHILE_PENDING = frozenset({"RequestStartTransaction", "RequestStopTransaction"})
 
 R = TypeVar("R")
+T = TypeVar("T")
 D = TypeVar("D", bound="DataclassInstance")
 Handler = Callable[["ChargePoint", dict[str, Any]], Awaitable[Any]]
 AfterHook = Callable[["ChargePoint", Any, Any], Awaitable[None]]
@@ -405,3 +412,270 @@ class V201Plugin(Plugin):
 
     async def load_list(self, cls: type[D], identity: str, key: str) -> list[D]:
         return [load_record(cls, item) for item in await self.load(identity, key, [])]
+
+    async def new_request_id(self) -> int:
+        """A ``requestId`` unique across the CSMS (the counter ``ProvisioningPlugin`` uses)."""
+        return await self.storage.next_id("v201.request_id")
+
+    def handle_21(self, action: str, handler: Handler) -> None:
+        """Serve an OCPP 2.1-only ``action`` (2.1 connections) with ``async (cp, payload: dict)``."""
+        self.router.on(action, version=V21, typed=False)(handler)
+
+    async def request_21(
+        self, identity: str, action: str, payload: dict[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """``request`` for an OCPP 2.1-only action: refused (``LocalProtocolError``, nothing
+        sent) when the station is connected with 2.0.1."""
+        cp = self.server.get(identity)
+        if cp is not None and cp.version != V21:
+            raise LocalProtocolError(f"{action} is an OCPP 2.1 message; {identity!r} speaks OCPP {cp.version}")
+        return await self.request(identity, (action, payload), timeout=timeout)
+
+
+# -- helpers shared by blocks I-P ---------------------------------------------------------
+
+
+def status_info(response: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``(reasonCode, additionalInfo)`` of a response's ``statusInfo`` (None when absent)."""
+    info = response.get("statusInfo")
+    if not isinstance(info, Mapping):
+        return None, None
+    return info.get("reasonCode"), info.get("additionalInfo")
+
+
+class Notifier:
+    """Wake-ups for helpers that wait for station messages (``wait_for_*``).
+
+    ``notify(key)`` wakes every waiter of ``key``; waiters also re-check once a second, so
+    a message stored by another node of a cluster is noticed too.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[Hashable, list[trio.Event]] = {}
+
+    def notify(self, key: Hashable) -> None:
+        for event in self._waiting.get(key, ()):
+            event.set()
+
+    async def wait_for(self, key: Hashable, check: Callable[[], Awaitable[T | None]], timeout: float) -> T:
+        """Until ``check()`` returns something (not None); ``trio.TooSlowError`` after ``timeout``."""
+        events = self._waiting.setdefault(key, [])
+        event = trio.Event()
+        events.append(event)
+        try:
+            with trio.fail_after(timeout):
+                while True:
+                    result = await check()
+                    if result is not None:
+                        return result
+                    with trio.move_on_after(1.0):
+                        await event.wait()
+                    if event.is_set():
+                        events.remove(event)
+                        event = trio.Event()
+                        events.append(event)
+        finally:
+            events.remove(event)
+            if not events:
+                self._waiting.pop(key, None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Assembled:
+    """The CS->CSMS messages that answer one report-style request, assembled by requestId
+    (NotifyMonitoringReport, NotifyCustomerInformation, ReportChargingProfiles,
+    NotifyDisplayMessages)."""
+
+    request_id: int
+    status: str | None
+    """The station's answer to the request (Accepted, EmptyResultSet, NoProfiles, ...);
+    None when the parts came without a request of ours (e.g. sent before a restart)."""
+    complete: bool
+    parts: int
+    missing: tuple[int, ...]
+    """seqNos not received yet (below the highest known; messages with a seqNo only)."""
+    payloads: tuple[dict[str, Any], ...]
+    """The parts as received (wire dicts): in seqNo order, else in arrival order."""
+    generated_at: str | None = None
+    """The first part's ``generatedAt`` (messages that carry one)."""
+
+
+class MultipartRefusedError(OcppError):
+    """The station refused a report-style request (Rejected, NotSupported, Invalid, ...)."""
+
+    def __init__(self, action: str, request_id: int, status: str) -> None:
+        super().__init__(f"{action} {request_id} answered {status}")
+        self.action = action
+        self.request_id = request_id
+        self.status = status
+
+
+class MultipartTimeoutError(OcppError, trio.TooSlowError):
+    """The parts did not complete in time; ``assembled`` holds what arrived so far."""
+
+    def __init__(self, assembled: Assembled) -> None:
+        missing = list(assembled.missing) or "the last part"
+        super().__init__(f"request {assembled.request_id} incomplete: missing {missing}")
+        self.assembled = assembled
+
+
+class PartsAssembler:
+    """Assembly of one multi-part message type (``notify``) for a plugin, by ``requestId``.
+
+    Messages with a ``seqNo`` (NotifyMonitoringReport, NotifyCustomerInformation) are kept by
+    seqNo in any order (a resend is ignored) and complete once the part with ``tbc`` false
+    and every seqNo below it arrived, as ``ProvisioningPlugin`` does for NotifyReport.
+    Messages without one (ReportChargingProfiles, NotifyDisplayMessages) are kept in arrival
+    order (an identical resend is ignored) and complete with the part whose ``tbc`` is false.
+    State lives in the plugin's storage namespace (``<notify>:<requestId>``); the last
+    ``max_kept`` requests are kept per station.
+
+    ``request`` sends the request with "expected" marks for ``notify`` (the parts pass the
+    Pending guard), ``fetch`` also waits for the assembled answer; ``empty`` names the
+    answers that mean "nothing to report" (a complete empty result).
+    """
+
+    def __init__(
+        self,
+        plugin: V201Plugin,
+        notify: str,
+        *,
+        sequenced: bool,
+        empty: Iterable[str] = (),
+        window: float = 600.0,
+        max_kept: int = 10,
+    ) -> None:
+        self.plugin = plugin
+        self.notify = notify
+        self.sequenced = sequenced
+        self.empty = frozenset(empty)
+        self.window = window
+        self.max_kept = max_kept
+        self._notifier = Notifier()
+
+    def _key(self, request_id: int) -> str:
+        return f"{self.notify}:{request_id}"
+
+    def _meta_key(self, request_id: int) -> str:
+        return f"{self.notify}:request:{request_id}"
+
+    async def request(
+        self, identity: str, message: Any, response_type: type[R], request_id: int, *, timeout: float | None
+    ) -> R:
+        """Send the request (marks first: the parts may follow right behind the answer) and
+        remember the station's answer."""
+        plugin = self.plugin
+        response = await plugin.triggered_request(
+            identity, message, response_type, (self.notify,), self.window, request_id=request_id, timeout=timeout
+        )
+        action = message[0] if isinstance(message, tuple) else type(message).__name__.removesuffix("Request")
+        meta = {"status": text(getattr(response, "status", None)), "requested_at": plugin.now_text(), "action": action}
+        await plugin.save(identity, self._meta_key(request_id), meta)
+        await self._track(identity, request_id)
+        if meta["status"] in self.empty:
+            self._notifier.notify((identity, request_id))
+        return response
+
+    async def fetch(self, identity: str, request_id: int, wait: float, sent: Awaitable[Any]) -> Assembled:
+        """Await ``sent`` (a ``request``) and then the complete answer. Raises
+        ``MultipartRefusedError`` or ``MultipartTimeoutError``."""
+        response = await sent
+        status = str(text(getattr(response, "status", None)))
+        if status not in self.empty and status != "Accepted":
+            action = type(response).__name__.removesuffix("Response")
+            raise MultipartRefusedError(action, request_id, status)
+
+        async def check() -> Assembled | None:
+            found = await self.get(identity, request_id)
+            return found if found is not None and found.complete else None
+
+        try:
+            return await self._notifier.wait_for((identity, request_id), check, wait)
+        except trio.TooSlowError:
+            partial = await self.get(identity, request_id)
+            raise MultipartTimeoutError(partial or Assembled(request_id, status, False, 0, (), ())) from None
+
+    async def add(self, identity: str, payload: Mapping[str, Any]) -> tuple[Assembled, bool]:
+        """Store one part; returns the assembly and whether this part completed it."""
+        plugin = self.plugin
+        request_id = int(payload["requestId"])
+        key = self._key(request_id)
+        stored = await plugin.load(identity, key)
+        if stored is None:
+            stored = {"parts": {}, "order": [], "last": None, "first_at": plugin.now_text()}
+            await self._track(identity, request_id)
+        before = await self.get(identity, request_id)
+        part = dict(payload)
+        if self.sequenced:
+            slot = str(int(payload["seqNo"]))
+            if slot in stored["parts"]:
+                return before or await self._assemble(identity, request_id, stored), False  # a resend
+            stored["parts"][slot] = part
+            if not payload.get("tbc", False):
+                stored["last"] = int(payload["seqNo"])
+        else:
+            if part in stored["order"]:
+                return before or await self._assemble(identity, request_id, stored), False  # a resend
+            stored["order"].append(part)
+            if not payload.get("tbc", False):
+                stored["last"] = len(stored["order"]) - 1
+        await plugin.save(identity, key, stored)
+        assembled = await self._assemble(identity, request_id, stored)
+        completed = assembled.complete and not (before is not None and before.complete)
+        if completed:
+            await unexpect(plugin.storage, identity, self.notify, request_id=request_id)
+            self._notifier.notify((identity, request_id))
+        return assembled, completed
+
+    async def get(self, identity: str, request_id: int) -> Assembled | None:
+        """The answer to ``request_id`` as received so far (None: nothing known)."""
+        stored = await self.plugin.load(identity, self._key(request_id))
+        if stored is None:
+            meta = await self.plugin.load(identity, self._meta_key(request_id))
+            if meta is None:
+                return None
+            status = meta.get("status")
+            return Assembled(request_id, status, status in self.empty, 0, (), ())
+        return await self._assemble(identity, request_id, stored)
+
+    async def _assemble(self, identity: str, request_id: int, stored: Mapping[str, Any]) -> Assembled:
+        meta = await self.plugin.load(identity, self._meta_key(request_id))
+        last = stored.get("last")
+        if self.sequenced:
+            parts: dict[str, Any] = stored["parts"]
+            numbers = sorted(int(n) for n in parts)
+            top = last if last is not None else (numbers[-1] if numbers else -1)
+            missing = tuple(n for n in range(top + 1) if str(n) not in parts)
+            payloads = tuple(parts[str(n)] for n in numbers)
+            complete = last is not None and not missing
+        else:
+            missing = ()
+            payloads = tuple(stored["order"])
+            complete = last is not None
+        generated = next((p.get("generatedAt") for p in payloads if p.get("generatedAt")), None)
+        return Assembled(
+            request_id=request_id,
+            status=meta.get("status") if meta else None,
+            complete=complete,
+            parts=len(payloads),
+            missing=missing,
+            payloads=payloads,
+            generated_at=generated,
+        )
+
+    async def _track(self, identity: str, request_id: int) -> None:
+        plugin = self.plugin
+        order_key = f"{self.notify}:requests"
+        order: list[int] = await plugin.load(identity, order_key, [])
+        if request_id in order:
+            return
+        order.append(request_id)
+        for old in order[: -self.max_kept]:
+            await plugin.storage.delete(plugin.name, identity, self._key(old))
+            await plugin.storage.delete(plugin.name, identity, self._meta_key(old))
+        await plugin.save(identity, order_key, order[-self.max_kept :])
+
+    async def request_ids(self, identity: str) -> list[int]:
+        """The requestIds kept for a station, oldest first."""
+        order: list[int] = await self.plugin.load(identity, f"{self.notify}:requests", [])
+        return order

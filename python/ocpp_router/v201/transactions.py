@@ -19,6 +19,9 @@ Rules (protocol notes §6.2, §6.4):
   authorizer (``authorizer=`` or the installed ``AuthorizationPlugin``; neither: Accepted).
 * ``remoteStartId`` (RequestStartTransaction) and ``reservationId`` are kept for
   correlation (see ``RemoteControlPlugin``, ``ReservationPlugin``).
+* Response hooks (``add_response_hook``) add fields to the answer of a new event, e.g.
+  ``totalCost`` / ``updatedPersonalMessage`` from ``TariffAndCostPlugin``; they run after
+  the event's samples were stored, and the decorated answer is what a resend gets.
 
 Everything needed for idempotency is stored before the answer is sent.
 """
@@ -28,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MeterSample",
+    "ResponseHook",
     "Transaction",
     "TransactionEventHook",
     "TransactionEventRecord",
@@ -261,6 +265,9 @@ class MeterSample:
 
 
 TransactionEventHook = Callable[["ChargePoint", Transaction, TransactionEventRecord], Awaitable[None]]
+#: ``async (cp, transaction, event) -> fields | None``: wire fields to add to the answer of a
+#: new TransactionEvent (``transaction`` already includes ``event``).
+ResponseHook = Callable[["ChargePoint", Transaction, TransactionEventRecord], Awaitable["Mapping[str, Any] | None"]]
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
@@ -300,7 +307,20 @@ class TransactionsPlugin(V201Plugin):
         super().__init__()
         self.authorizer = authorizer
         self.on_event = on_event
+        #: Hooks that add fields to the answers of new events (``add_response_hook``).
+        self.response_hooks: list[ResponseHook] = []
         self.handle("TransactionEvent", self._on_transaction_event)
+
+    def add_response_hook(self, hook: ResponseHook) -> ResponseHook:
+        """Register ``async (cp, transaction, event) -> fields | None`` (usable as a decorator).
+
+        The returned wire fields (e.g. ``{"totalCost": 4.2}``) are merged into the answer of
+        every new event, later hooks winning; a resend gets the decorated first answer. A
+        failing hook is logged and skipped. Registering the same hook twice is a no-op.
+        """
+        if hook not in self.response_hooks:
+            self.response_hooks.append(hook)
+        return hook
 
     async def _id_token_info(self, cp: ChargePoint, id_token: Mapping[str, Any]) -> dict[str, Any]:
         if self.authorizer is not None:
@@ -365,6 +385,10 @@ class TransactionsPlugin(V201Plugin):
         # Samples first, the event last: the event is the commit point of the dedupe, and a
         # crash in between only makes the resend store the (deduplicated) samples again.
         await self._store_samples(cp.id, transaction_id, seq_no, meter_values)
+        if self.response_hooks:
+            stored["events"][str(seq_no)] = dump_record(event)
+            response = await self._decorate(cp, _load_transaction(stored), event, response)
+            event = replace(event, response=response)
         stored["events"][str(seq_no)] = dump_record(event)
         await storage.set(self.name, cp.id, key, stored)
         if self.on_event is not None:
@@ -373,6 +397,20 @@ class TransactionsPlugin(V201Plugin):
             except Exception:
                 log.exception("%s: on_event hook failed", cp.id)
         return response
+
+    async def _decorate(
+        self, cp: ChargePoint, transaction: Transaction, event: TransactionEventRecord, response: dict[str, Any]
+    ) -> dict[str, Any]:
+        decorated = dict(response)
+        for hook in list(self.response_hooks):
+            try:
+                fields = await hook(cp, transaction, event)
+            except Exception:
+                log.exception("%s: TransactionEvent response hook failed", cp.id)
+                continue
+            if fields:
+                decorated.update(fields)
+        return decorated
 
     async def _store_samples(
         self, identity: str, transaction_id: str, seq_no: int, meter_values: list[dict[str, Any]]
