@@ -63,3 +63,7 @@ bench-core: ## full in-process pipeline benchmark vs the `ocpp` peer; writes ben
 .PHONY: bench-core-quick
 bench-core-quick: ## short pipeline benchmark (CI prints it; never fails on timings)
 	$(PYTHON) benches/run_core.py --quick
+
+.PHONY: bench-cluster
+bench-cluster: ## cluster mode: cross-node vs local call over Valkey (starts one); writes benches/results/cluster.json
+	$(PYTHON) benches/run_cluster.py --full

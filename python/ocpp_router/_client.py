@@ -57,11 +57,12 @@ async def connect(
     hooks: Hooks | None = None,
     registry: _core.SchemaRegistry | None = None,
     connect_timeout: float = 10.0,
+    local_address: str | None = None,
 ) -> AsyncIterator[ChargePoint]:
     """Connect to ``url + "/" + identity`` as a charge point; yields the running session.
 
     ``router`` answers the CSMS's calls (RemoteStart, Reset, ...). The session closes
-    (code 1000) when the block exits.
+    (code 1000) when the block exits. ``local_address`` binds the source IP address.
     """
     wanted = [normalize_version(v) for v in versions]
     full_url = url.rstrip("/") + "/" + quote(identity, safe="")
@@ -77,6 +78,7 @@ async def connect(
                     headers=extra,
                     ssl_context=ssl_context,
                     connect_timeout=connect_timeout,
+                    local_address=local_address,
                     nursery=nursery,
                 )
             except trio_websocket.ConnectionRejected as exc:

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 Handler = Callable[["ChargePoint", Any], Awaitable[Any]]
 AfterHook = Callable[["ChargePoint", Any, Any], Awaitable[None]]
 Guard = Callable[["ChargePoint", str, Any], Awaitable[None]]
+#: ``async def fallback(cp, action, payload)``: answers every action no route handles.
+FallbackHandler = Callable[["ChargePoint", str, Any], Awaitable[Any]]
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+F = TypeVar("F", bound=FallbackHandler)
 
 __all__ = ["Route", "Router"]
 
@@ -50,6 +53,16 @@ def _require_async(fn: object, what: str) -> None:
         raise TypeError(f"{what} {getattr(fn, '__qualname__', fn)} must be an async function")
 
 
+def _bind_action(fallback: FallbackHandler, action: str) -> Handler:
+    """A route handler ``(cp, payload)`` that calls ``fallback(cp, action, payload)``."""
+
+    async def handler(cp: ChargePoint, payload: Any) -> Any:
+        return await fallback(cp, action, payload)
+
+    handler.__qualname__ = f"{getattr(fallback, '__qualname__', 'fallback')}[{action}]"
+    return handler
+
+
 def _payload_annotation(handler: Callable[..., Any]) -> type[Any] | None:
     """The generated message class the payload parameter is annotated with, if any."""
     params = list(inspect.signature(handler).parameters.values())
@@ -70,6 +83,8 @@ class Router:
     (a dict or a generated response object; ``None`` means ``{}``). It receives a dict, or
     the generated request object when its payload parameter is annotated with one.
     Routers can include other routers (plugins); a router's own routes win over included ones.
+    A ``fallback`` handler answers the actions no route (own or included) handles; without
+    one they get ``NotSupported``.
     """
 
     def __init__(self) -> None:
@@ -81,6 +96,7 @@ class Router:
         self._after_cache: dict[tuple[str, str], list[AfterHook]] = {}
         self._cache: dict[tuple[str, str], Route | None] = {}
         self._parents: list[Router] = []
+        self._fallback: FallbackHandler | None = None
 
     def on(
         self,
@@ -137,6 +153,28 @@ class Router:
         self._invalidate()
         return guard
 
+    def fallback(self, handler: F) -> F:
+        """Register ``async def handler(cp, action, payload)`` for every action that has no
+        route in this router or any included one (a proxy's catch-all, e.g. the gateway's
+        relay). It gets the payload as a dict and returns the response like a handler; its
+        errors are answered like a handler's. Without a fallback such actions are answered
+        ``NotSupported``. Setting it again replaces it. When several routers of a tree have
+        one, the outermost wins (this router's own, then included ones in inclusion order).
+        """
+        _require_async(handler, "fallback")
+        self._fallback = handler
+        self._invalidate()
+        return handler
+
+    def _find_fallback(self) -> FallbackHandler | None:
+        if self._fallback is not None:
+            return self._fallback
+        for child in self._included:
+            found = child._find_fallback()
+            if found is not None:
+                return found
+        return None
+
     def guards(self) -> list[Guard]:
         """Guards of this router and every included one, outermost first."""
         cached = self._guard_cache
@@ -173,12 +211,16 @@ class Router:
         return None
 
     def resolve(self, version: str, action: str) -> Route | None:
-        """The handler for ``action`` on a ``version`` connection, or None."""
+        """The handler for ``action`` on a ``version`` connection (the fallback when no route
+        matches), or None."""
         key = (version, action)
         try:
             return self._cache[key]
         except KeyError:
-            route = self._cache[key] = self._lookup(version, action)
+            route = self._lookup(version, action)
+            if route is None and (fallback := self._find_fallback()) is not None:
+                route = Route(action, _bind_action(fallback, action), typed=False)
+            self._cache[key] = route
             return route
 
     def after_hooks(self, version: str, action: str) -> list[AfterHook]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from ._plugin import Plugin
+    from .cluster import Cluster, ClusterConfig
 
 __all__ = ["Server", "serve"]
 
@@ -52,6 +53,9 @@ class Server:
         fallback_version: for stations that offer no subprotocol at all: a version, or a
             function ``identity -> version | None``. Off by default (the specs say to close).
         identity_resolver: replaces the default "last path segment" rule.
+        cluster: join a cluster of nodes sharing a Valkey/Redis server
+            (``ocpp_router.cluster.ClusterConfig``; needs the ``cluster`` extra): calls reach
+            charge points on any node, state is shared. Started and stopped by ``serve``.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class Server:
         trusted_proxy: ProxyHeaders | None = None,
         registries: Mapping[str, _core.SchemaRegistry] | None = None,
         storage: Storage | None = None,
+        cluster: ClusterConfig | None = None,
     ) -> None:
         self.router = router or Router()
         self.versions = tuple(normalize_version(v) for v in versions)
@@ -97,6 +102,13 @@ class Server:
         self._opening = 0
         self.registries = {normalize_version(k): v for k, v in (registries or {}).items()}
         self.charge_points: dict[str, ChargePoint] = {}
+        self.cluster: Cluster | None = None
+        if cluster is not None:
+            from .cluster import Cluster  # imports the engine client only in cluster mode
+
+            self.cluster = Cluster(self, cluster)
+            if storage is None and cluster.shared_storage:
+                storage = self.cluster.storage
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.plugins: dict[str, Plugin] = {}
         self.host = ""
@@ -121,9 +133,14 @@ class Server:
         return self.charge_points.get(identity)
 
     async def call(self, identity: str, action: Any, payload: Any = None, *, timeout: float | None = None) -> Any:
-        """``ChargePoint.call`` on the charge point ``identity``; ``NotConnectedError`` if absent."""
+        """``ChargePoint.call`` on the charge point ``identity``; ``NotConnectedError`` if absent.
+
+        In cluster mode a charge point connected to another node is called through it.
+        """
         cp = self.charge_points.get(identity)
         if cp is None or cp.closed:
+            if self.cluster is not None:
+                return await self.cluster.call(identity, action, payload, timeout=timeout)
             raise NotConnectedError(identity)
         return await cp.call(action, payload, timeout=timeout)
 
@@ -134,9 +151,21 @@ class Server:
         *,
         task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen until cancelled or ``aclose()``d."""
+        """Listen until cancelled or ``aclose()``d (in cluster mode: first join the cluster)."""
+        cluster = self.cluster
+        if cluster is not None:
+            await cluster.connect()
+        try:
+            await self._serve(host, port, task_status)
+        finally:
+            if cluster is not None:
+                await cluster.close()
+
+    async def _serve(self, host: str, port: int, task_status: trio.TaskStatus[Server]) -> None:
         async with trio.open_nursery() as sessions:
             self._sessions_nursery = sessions
+            if self.cluster is not None:
+                await sessions.start(self.cluster.run)
             with trio.CancelScope() as listen_scope:
                 self._listen_scope = listen_scope
                 listen = partial(
@@ -155,6 +184,32 @@ class Server:
                     self.host, self.port = self.addresses[0]
                     task_status.started(self)
             # Listening stopped by aclose(): it closes the sessions, then this nursery ends.
+
+    async def listen(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """One more listener for the running server (start ``serve`` first): e.g. ``wss://``
+        with ``ssl_context`` next to the plain ``ws://`` port, feeding the same handlers,
+        sessions and ``call()``. Reports its addresses; listens until cancelled. After
+        ``aclose()`` its handshakes are refused (503) and its sessions are closed too."""
+        if self._sessions_nursery is None:
+            raise RuntimeError("call serve() before adding a listener")
+        await _transport_trio_ws.serve(
+            self._on_handshake,
+            host,
+            port,
+            ssl_context=ssl_context if ssl_context is not None else self.ssl_context,
+            compression=self.compression,
+            max_message_size=self.limits.max_message_size,
+            handshake_timeout=self.limits.handshake_timeout,
+            handler_nursery=self._sessions_nursery,
+            task_status=task_status,
+        )
 
     async def aclose(self, grace_period: float = 5.0) -> None:
         """Graceful shutdown: stop accepting, let running handlers finish (up to
@@ -222,7 +277,10 @@ class Server:
         else:
             credentials = parse_basic_auth(handshake.header("authorization"))
             if credentials is None:
-                if self.authenticate is not None:
+                # An authenticator may waive Basic auth per identity (``credentials_required``),
+                # e.g. a registry with profile-0 stations next to profile-1/2 ones.
+                waiver = getattr(self.authenticate, "credentials_required", None)
+                if self.authenticate is not None and (not callable(waiver) or waiver(identity)):
                     self._security_event("auth_failed", identity, remote, "no basic-auth credentials")
                     await pending.reject(401, "authentication required", _CHALLENGE)
                     return None
@@ -280,7 +338,10 @@ class Server:
                 if allowed is False:
                     await pending.reject(404, "unknown charge point")
                     return
-            if identity in self.charge_points and self.on_duplicate == "reject":
+            if self.on_duplicate == "reject" and (
+                identity in self.charge_points
+                or (self.cluster is not None and await self.cluster.connected_elsewhere(identity))
+            ):
                 await pending.reject(409, "this charge point is already connected")
                 return
             version = self._choose_version(identity, handshake.subprotocols)
@@ -326,16 +387,21 @@ class Server:
         )
         previous = self.charge_points.get(identity)
         self.charge_points[identity] = cp
-        if previous is not None:
-            log.info("%s connected again; closing the older connection", identity)
-            await previous.close(CloseCode.REPLACED, "replaced by a newer connection")
         try:
+            if self.cluster is not None:
+                await self.cluster.register(cp)  # newest connection wins across nodes too
+            if previous is not None:
+                log.info("%s connected again; closing the older connection", identity)
+                await previous.close(CloseCode.REPLACED, "replaced by a newer connection")
             if self.hooks.on_connected is not None:
                 await self.hooks.on_connected(cp)
             await cp.run()
         finally:
             if self.charge_points.get(identity) is cp:
                 del self.charge_points[identity]
+            if self.cluster is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await self.cluster.unregister(cp)
             if self.hooks.on_disconnected is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(5):
                     await self.hooks.on_disconnected(cp)

@@ -7,6 +7,7 @@ never blocks answers to our own calls), results wake the waiting ``call()``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from enum import Enum
@@ -216,12 +217,19 @@ class ChargePoint:
                 if not waiter.done:  # deadline rounding: make sure the core forgets it too
                     await self._process(self._conn.cancel(message_id, trio.current_time()))
                     waiter.settle(CallTimeoutError(f"{action} timed out", action=action, message_id=message_id))
+        except TransportClosed:
+            # The socket closed before the receive loop noticed (while this frame, or a queued
+            # call's that went out after ours, was being written): the connection is gone.
+            self._conn.cancel(message_id, trio.current_time())  # its events could not be written either
+            waiter.settle(ConnectionClosedError(f"connection to {self.id!r} closed before {action} was answered"))
         finally:
             self._waiters.pop(message_id, None)
             if not waiter.done:
                 # Cancelled by the caller: free the slot so the next queued call can go.
-                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                with trio.CancelScope(shield=True), trio.move_on_after(5), contextlib.suppress(TransportClosed):
                     await self._process(self._conn.cancel(message_id, trio.current_time()))
+            if self._hooks is not None and self._hooks.on_call_done is not None:
+                self._report_call_done(action, trio.current_time() - now, waiter)
         outcome = waiter.outcome
         if isinstance(outcome, BaseException):
             raise outcome
@@ -301,6 +309,29 @@ class ChargePoint:
             log.warning(
                 "%s could not process our answer to %s: %s %s", self.id, event.id, event.code, event.description
             )
+
+    def _report_call_done(self, action: str, seconds: float, waiter: _Waiter) -> None:
+        """``Hooks.on_call_done``: how one of our calls ended (see there for the outcomes)."""
+        hook = self._hooks.on_call_done if self._hooks is not None else None
+        if hook is None:
+            return
+        outcome = waiter.outcome
+        if not waiter.done:
+            kind = "cancelled"
+        elif not isinstance(outcome, BaseException):
+            kind = "result"
+        elif isinstance(outcome, CallError):
+            kind = outcome.code
+        elif isinstance(outcome, CallTimeoutError):
+            kind = "timeout"
+        elif isinstance(outcome, RemoteProtocolError):
+            kind = "protocol_violation"
+        else:
+            kind = "closed"
+        try:
+            hook(self, action, seconds, kind)
+        except Exception:  # a metrics hook must never break a call
+            log.exception("%s: on_call_done hook failed", self.id)
 
     def _security_event(self, kind: SecurityEventKind, detail: str) -> None:
         event = SecurityEvent(kind, self.id, self.remote, detail)
@@ -420,7 +451,10 @@ class ChargePoint:
                 return
             if opts.ping_interval > 0:
                 with trio.move_on_after(opts.pong_timeout):
-                    await self._transport.ping()
+                    try:
+                        await self._transport.ping()
+                    except TransportClosed:
+                        return  # closed while the pong was awaited: the receive loop ends the session
                     continue
                 self._security_event("keepalive_timeout", f"no pong within {opts.pong_timeout} s")
                 await self.close(CloseCode.GOING_AWAY, "keep-alive timeout")

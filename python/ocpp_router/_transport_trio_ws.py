@@ -18,7 +18,7 @@ import trio
 import trio_websocket
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import AcceptConnection, CloseConnection
+from wsproto.events import AcceptConnection, CloseConnection, Ping
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError
 
@@ -46,6 +46,22 @@ async def _close_with_code(self: Any, event: CloseConnection) -> None:
 
 
 trio_websocket.WebSocketConnection._handle_close_connection_event = _close_with_code  # type: ignore[method-assign]
+
+_original_ping_handler = trio_websocket.WebSocketConnection._handle_ping_event
+
+
+async def _pong_unless_closing(self: Any, event: Ping) -> None:
+    """A ping that crosses our own close frame: wsproto refuses to send the pong once the
+    close is out (LOCAL_CLOSING) and trio-websocket's reader task then dies with
+    ``LocalProtocolError``, taking the session down with an unexpected error. Such a ping
+    needs no answer. (Seen with thousands of simulated charge points closing while the
+    CSMS's keep-alive pings were under way.)"""
+    if self._wsproto.state != ConnectionState.OPEN:
+        return
+    await _original_ping_handler(self, event)
+
+
+trio_websocket.WebSocketConnection._handle_ping_event = _pong_unless_closing  # type: ignore[method-assign]
 
 
 class TrioWebSocketTransport:
@@ -205,12 +221,16 @@ async def serve(
     async def handler(request: trio_websocket.WebSocketRequest) -> None:
         # One connection's failure must never reach the server's nursery (it would take
         # every other connection down with it).
+        handshake: Handshake | None = None
         try:
-            await on_handshake(_Pending(request, _handshake(request), compression))
+            handshake = _handshake(request)
+            await on_handshake(_Pending(request, handshake, compression))
         except (trio_websocket.ConnectionClosed, TransportClosed, trio.BrokenResourceError):
             pass  # the peer left during the handshake or the session
         except Exception:
-            log.exception("connection from %s failed", request.remote)
+            # The address from the handshake: the socket may be closed by now (getpeername
+            # would raise here and take the whole listener down).
+            log.exception("connection from %s failed", handshake.remote if handshake is not None else "?")
 
     tcp_listeners = await trio.open_tcp_listeners(port, host=host)
     listeners: list[Any] = (
@@ -316,9 +336,13 @@ async def connect(
     ssl_context: ssl.SSLContext | None = None,
     max_message_size: int = 1 << 20,
     connect_timeout: float = 10.0,
+    local_address: str | None = None,
     nursery: trio.Nursery,
 ) -> TrioWebSocketTransport:
     """Open a client connection (the charge-point role); it lives in ``nursery``.
+
+    ``local_address`` binds the source IP (e.g. one of 127.0.0.0/8, to open more loopback
+    connections than one address has ephemeral ports).
 
     Raises ``trio_websocket.ConnectionRejected`` when the server refuses the upgrade,
     ``OSError`` or ``trio.TooSlowError`` when it cannot be reached in time.
@@ -333,13 +357,13 @@ async def connect(
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or [])]
     stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
     with trio.fail_after(connect_timeout):
+        tcp = await trio.open_tcp_stream(parts.hostname, port, local_address=local_address)
         if secure:
+            # What trio.open_ssl_over_tcp_stream does (it cannot bind a source address).
             context = ssl_context or ssl.create_default_context()
-            stream = await trio.open_ssl_over_tcp_stream(
-                parts.hostname, port, ssl_context=context, https_compatible=True
-            )
+            stream = trio.SSLStream(tcp, context, server_hostname=parts.hostname, https_compatible=True)
         else:
-            stream = await trio.open_tcp_stream(parts.hostname, port)
+            stream = tcp
         ws = await nursery.start(
             _client_connection, stream, host_header, resource, subprotocols, extra, max_message_size
         )
