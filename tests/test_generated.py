@@ -73,9 +73,7 @@ def build(schema: dict[str, Any], root: dict[str, Any], full: bool, depth: int =
     if typ == "object":
         props: dict[str, Any] = schema.get("properties", {})
         required = set(schema.get("required", []))
-        out = {
-            name: build(sub, root, full, depth + 1) for name, sub in props.items() if full or name in required
-        }
+        out = {name: build(sub, root, full, depth + 1) for name, sub in props.items() if full or name in required}
         if schema.get("additionalProperties", True) is not False and full:
             out["vendorExtension"] = {"nested": [1, 2.5]}  # open object (customData)
         return out
