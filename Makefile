@@ -67,3 +67,8 @@ bench-core-quick: ## short pipeline benchmark (CI prints it; never fails on timi
 .PHONY: bench-cluster
 bench-cluster: ## cluster mode: cross-node vs local call over Valkey (starts one); writes benches/results/cluster.json
 	$(PYTHON) benches/run_cluster.py --full
+
+.PHONY: fuzz
+fuzz: ## cargo-fuzz the frame parser + validator for FUZZ_SECONDS (needs nightly; installs cargo-fuzz)
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && cargo +nightly fuzz run receive corpus/receive seeds -- -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192

@@ -139,6 +139,41 @@ async def test_profile2_tls_with_ocpp_peer(nursery: trio.Nursery, pki: Pki) -> N
     assert result["tls"] in ("TLSv1.2", "TLSv1.3")
 
 
+async def test_profiles_1_and_3_with_websockets_client(nursery: trio.Nursery, pki: Pki) -> None:
+    """The independent `websockets` client (as the PyPI `ocpp` package uses it) on profiles 1 and 3."""
+    store = PasswordStore()
+    store.set("CP-P1", PASSWORD)
+    plain = await start(nursery, authenticate=store)
+    tls = server_ssl_context(str(pki.server_cert), str(pki.server_key), client_ca=str(pki.ca_cert))
+    mtls_server = await start(nursery, ssl_context=tls, minimum_security_profile=3)
+    cert, key = pki.client("CP-P3")
+
+    async def peer() -> list[str]:
+        replies = []
+        token = base64.b64encode(f"CP-P1:{PASSWORD}".encode()).decode()
+        async with websockets.connect(
+            f"ws://127.0.0.1:{plain.port}/ocpp/CP-P1",
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Basic {token}"},
+        ) as ws:
+            await ws.send('[2,"1","Heartbeat",{}]')
+            replies.append(str(await ws.recv()))
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        context.load_cert_chain(str(cert), str(key))
+        async with websockets.connect(
+            f"wss://127.0.0.1:{mtls_server.port}/ocpp/CP-P3",
+            ssl=context,
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        ) as ws:
+            await ws.send('[2,"2","Heartbeat",{}]')
+            replies.append(str(await ws.recv()))
+        return replies
+
+    with trio.fail_after(20):
+        replies = await trio.to_thread.run_sync(asyncio.run, peer())
+    assert [r[:8] for r in replies] == ['[3,"1",{', '[3,"2",{']
+
+
 async def test_profile2_pinned_station_refused_on_plain_ws(nursery: trio.Nursery) -> None:
     store = PasswordStore()
     store.set("CP-TLS", PASSWORD, security_profile=2)
