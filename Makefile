@@ -71,4 +71,4 @@ bench-cluster: ## cluster mode: cross-node vs local call over Valkey (starts one
 .PHONY: fuzz
 fuzz: ## cargo-fuzz the frame parser + validator for FUZZ_SECONDS (needs nightly; installs cargo-fuzz)
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	cd fuzz && cargo +nightly fuzz run receive corpus/receive seeds -- -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192
+	mkdir -p fuzz/corpus/receive && cd fuzz && cargo +nightly fuzz run receive corpus/receive seeds -- -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192
