@@ -47,6 +47,7 @@ from ._tls import cn_equals_identity as cn_equals_identity
 from ._tls import server_ssl_context as server_ssl_context
 from ._transport import CloseCode as CloseCode
 from ._transport import Handshake as Handshake
+from ._validation_rules import ValidationRule as ValidationRule
 from ._versions import ALL_VERSIONS as ALL_VERSIONS
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "SessionOptions",
     "Storage",
     "ValidationFailure",
+    "ValidationRule",
     "__version__",
     "basic_auth_header",
     "client_ssl_context",

@@ -19,12 +19,13 @@ from ._session import ChargePoint, SessionOptions
 from ._storage import MemoryStorage, Storage
 from ._tls import CertificateBinding, certificate_from_pem, cn_equals_identity
 from ._transport import CloseCode, Handshake, PendingHandshake, Transport
+from ._validation_rules import ValidationRule, ValidationRules
 from ._versions import ALL_VERSIONS, SUBPROTOCOLS, VERSION_OF_SUBPROTOCOL, normalize_version
 from .errors import NotConnectedError
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ._plugin import Plugin
     from .cluster import Cluster, ClusterConfig
@@ -79,6 +80,7 @@ class Server:
         registries: Mapping[str, _core.SchemaRegistry] | None = None,
         storage: Storage | None = None,
         cluster: ClusterConfig | None = None,
+        validation_rules: Sequence[ValidationRule] = (),
     ) -> None:
         self.router = router or Router()
         self.versions = tuple(normalize_version(v) for v in versions)
@@ -111,6 +113,9 @@ class Server:
                 storage = self.cluster.storage
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.plugins: dict[str, Plugin] = {}
+        self.validation_rules = ValidationRules(validation_rules, self.registries) if validation_rules else None
+        if self.validation_rules is not None:
+            self.router.guard(self._validation_on_boot)
         self.host = ""
         self.port = 0
         self.addresses: list[tuple[str, int]] = []
@@ -128,6 +133,11 @@ class Server:
             plugin.attach(self)
             self.router.include(plugin.router)
             self.plugins[plugin.name] = plugin
+
+    async def _validation_on_boot(self, cp: ChargePoint, action: str, payload: Any) -> None:
+        # A guard, so the rules are in force before the next message is read.
+        if action == "BootNotification" and self.validation_rules is not None and isinstance(payload, dict):
+            await self.validation_rules.on_boot(cp, payload, self.storage)
 
     def get(self, identity: str) -> ChargePoint | None:
         return self.charge_points.get(identity)
@@ -393,6 +403,8 @@ class Server:
             if previous is not None:
                 log.info("%s connected again; closing the older connection", identity)
                 await previous.close(CloseCode.REPLACED, "replaced by a newer connection")
+            if self.validation_rules is not None:
+                await self.validation_rules.on_session_start(cp, self.storage)
             if self.hooks.on_connected is not None:
                 await self.hooks.on_connected(cp)
             await cp.run()
