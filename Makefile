@@ -32,14 +32,14 @@ check-generated: ## fail when generated files are stale
 
 .PHONY: format
 format: ## format Python and Rust
-	$(PYTHON) -m ruff check --fix python tests benches scripts examples
-	$(PYTHON) -m ruff format python tests benches scripts examples
+	$(PYTHON) -m ruff check --fix python tests benches scripts
+	$(PYTHON) -m ruff format python tests benches scripts
 	cargo fmt
 
 .PHONY: lint
 lint: ## ruff, mypy --strict, stubtest, rustfmt, clippy
-	$(PYTHON) -m ruff check python tests benches scripts examples
-	$(PYTHON) -m ruff format --check python tests benches scripts examples
+	$(PYTHON) -m ruff check python tests benches scripts
+	$(PYTHON) -m ruff format --check python tests benches scripts
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest ocpp_router._core --allowlist .stubtest-allowlist
 	cargo fmt --check
@@ -72,3 +72,11 @@ bench-cluster: ## cluster mode: cross-node vs local call over Valkey (starts one
 fuzz: ## cargo-fuzz the frame parser + validator for FUZZ_SECONDS (needs nightly; installs cargo-fuzz)
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	mkdir -p fuzz/corpus/receive && cd fuzz && cargo +nightly fuzz run receive corpus/receive seeds -- -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192
+
+.PHONY: docs
+docs: install ## build the documentation site into site/ (mkdocs --strict; API reference from the docstrings)
+	$(PYTHON) -m mkdocs build --strict
+
+.PHONY: docs-serve
+docs-serve: install ## preview the documentation site on http://127.0.0.1:8000 (rebuilds on change)
+	$(PYTHON) -m mkdocs serve --strict

@@ -23,6 +23,10 @@ from ocpp_router.csms.status_page import RATE_WINDOW, message_rates
 from ocpp_router.observability.audit import AuditLog
 
 CHROMIUM = Path("/usr/bin/chromium")
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="headless Chromium not found at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)",
+)
 TAG = "TAG-STATUS"
 
 
@@ -173,7 +177,8 @@ def test_message_rates_from_the_audit_ring() -> None:
         audit.record("CP1", "1.6", direction, "[]", when=now + offset)  # type: ignore[arg-type]
     rates = message_rates(audit, "CP1", now=now)
     assert rates is not None
-    assert (rates.incoming, rates.outgoing, rates.total) == (0.3, 0.1, pytest.approx(0.4))
+    assert (rates.incoming, rates.outgoing) == (0.3, 0.1)
+    assert rates.total == pytest.approx(0.4)
     # A full ring covering less than the window: the rate over the span it holds.
     busy = AuditLog(None, ring_size=4)
     for n in range(10):
@@ -228,7 +233,7 @@ async def _chromium(profile: Path, *args: str, timeout: float = 60) -> str:
     return output.decode(errors="replace")
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)")
+@NEEDS_CHROMIUM
 async def test_status_page_in_headless_chromium(tmp_path: Path) -> None:
     with trio.fail_after(120):
         done = trio.Event()
@@ -268,7 +273,7 @@ async def test_status_page_in_headless_chromium(tmp_path: Path) -> None:
             done.set()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)")
+@NEEDS_CHROMIUM
 async def test_status_page_with_an_admin_token_in_headless_chromium(tmp_path: Path) -> None:
     """``--admin-token``: without it the page asks for the token; ``#token=`` in the URL works."""
     with trio.fail_after(60):

@@ -145,7 +145,7 @@ def _connectors_201(table: dict[tuple[int, int], Any]) -> list[dict[str, Any]]:
     ]
 
 
-async def _charge_point(csms: Csms, identity: str, version: str, now: float) -> dict[str, Any]:
+async def _charge_point(csms: Csms, identity: str, version: str, rates: Rates | None) -> dict[str, Any]:
     presence = csms.presence.get(identity)
     entry: dict[str, Any] = {
         "identity": identity,
@@ -190,7 +190,6 @@ async def _charge_point(csms: Csms, identity: str, version: str, now: float) -> 
     entry["registration"] = registration.status if registration is not None else None
     entry["connectors"] = connectors
     entry["active_transactions"] = transactions
-    rates = message_rates(csms.audit, identity, now=now)
     entry["messages_per_second"] = None if rates is None else round(rates.total, 2)
     entry["in_per_second"] = None if rates is None else rates.incoming
     entry["out_per_second"] = None if rates is None else rates.outgoing
@@ -203,16 +202,16 @@ async def status_snapshot(csms: Csms, *, limit: int = DEFAULT_LIMIT, match: str 
     now = time.time()
     connected = sorted((cp for cp in list(csms.server.charge_points.values()) if not cp.closed), key=lambda cp: cp.id)
     by_version: dict[str, int] = {}
-    total_rate: float | None = 0.0
+    rates = {cp.id: message_rates(csms.audit, cp.id, now=now) for cp in connected}
     for cp in connected:
         by_version[cp.version] = by_version.get(cp.version, 0) + 1
-        rates = message_rates(csms.audit, cp.id, now=now)
-        total_rate = None if rates is None or total_rate is None else total_rate + rates.total
+    known = [r.total for r in rates.values() if r is not None]
+    total_rate = sum(known) if len(known) == len(rates) else None
     wanted = connected
     if match:
         needle = match.casefold()
         wanted = [cp for cp in connected if needle in cp.id.casefold()]
-    shown = [await _charge_point(csms, cp.id, cp.version, now) for cp in wanted[:limit]]
+    shown = [await _charge_point(csms, cp.id, cp.version, rates[cp.id]) for cp in wanted[:limit]]
     return {
         "now": rfc3339_ms(now),
         "started_at": csms.started_at,
