@@ -1,5 +1,8 @@
 //! Every conversion between Python objects and JSON values lives here.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -7,6 +10,32 @@ use serde_json::{Map, Number, Value};
 
 /// Deeper nesting than any OCPP message needs; guards the stack against hostile input.
 const MAX_DEPTH: usize = 64;
+
+/// Object keys come from a small vocabulary (the schemas' property names), so their Python
+/// strings are made once per thread and shared; bounded, since `customData` keys are free.
+const KEY_CACHE_LIMIT: usize = 4096;
+const KEY_CACHE_MAX_LEN: usize = 64;
+
+thread_local! {
+    static KEYS: RefCell<HashMap<String, Py<PyString>>> = RefCell::new(HashMap::new());
+}
+
+fn key<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyString> {
+    if name.len() > KEY_CACHE_MAX_LEN {
+        return PyString::new(py, name);
+    }
+    KEYS.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if let Some(found) = cache.get(name) {
+            return found.bind(py).clone();
+        }
+        let made = PyString::new(py, name);
+        if cache.len() < KEY_CACHE_LIMIT {
+            cache.insert(name.to_owned(), made.clone().unbind());
+        }
+        made
+    })
+}
 
 /// JSON value → Python object (dict, list, str, int, float, bool, None).
 pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -24,16 +53,13 @@ pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>>
         }
         Value::String(s) => PyString::new(py, s).into_any(),
         Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item)?)?;
-            }
-            list.into_any()
+            let converted = items.iter().map(|item| to_py(py, item)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, converted)?.into_any()
         }
         Value::Object(map) => {
             let dict = PyDict::new(py);
-            for (key, item) in map {
-                dict.set_item(PyString::new(py, key), to_py(py, item)?)?;
+            for (name, item) in map {
+                dict.set_item(key(py, name), to_py(py, item)?)?;
             }
             dict.into_any()
         }
