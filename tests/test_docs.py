@@ -38,6 +38,7 @@ DOCS = ROOT / "docs"
 DEDICATED = {
     "v16-plugins.md": "tests/v16/test_docs_examples.py",
     "v201-plugins.md": "tests/v201/test_docs_examples.py",
+    "gateway.md": "tests/gateway/test_docs.py",
 }
 
 _FENCE = re.compile(r"^```(\w*)\s*$")

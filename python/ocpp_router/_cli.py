@@ -1,5 +1,6 @@
 """``ocpp-router`` command line: ``serve`` runs a CSMS on one endpoint for every version;
-``simulate`` runs simulated charge points against a CSMS."""
+``simulate`` runs simulated charge points against a CSMS; ``gateway`` runs a local
+controller relaying wallboxes to an upstream CSMS."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from .csms import ConfigError, Csms, add_serve_arguments, load_config
+from .gateway._cli import add_arguments as add_gateway_arguments
+from .gateway._cli import run_command as run_gateway
 from .observability.audit import AuditLog
 from .simulator._cli import add_arguments as add_simulate_arguments
 from .simulator._cli import run_command as run_simulate
@@ -63,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="run simulated charge points against a CSMS")
     add_simulate_arguments(simulate)
     simulate.add_argument("--log-level", default="WARNING")
+    gateway = commands.add_parser(
+        "gateway",
+        help="relay local wallboxes to an upstream CSMS (local controller)",
+        description="Gateway mode (docs/gateway.md): wallboxes connect here; each is relayed upstream as its own "
+        "charge point, with local policies and a durable queue for upstream outages.",
+    )
+    add_gateway_arguments(gateway)  # --config site.toml, --log-level
     return parser
 
 
@@ -139,6 +149,8 @@ async def _serve(args: argparse.Namespace, config: CsmsConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "gateway":
+        return run_gateway(args)  # reads its site file and sets up logging itself
     config = None
     if args.command == "serve":
         try:
