@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from ocpp.v16 import ChargePoint as PeerChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v201 import ChargePoint as PeerChargePoint201
 from ocpp.v201 import call as call201
+from ocpp_router.testing import run_asyncio
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosedOK
 
@@ -32,31 +32,7 @@ PEER_TIMEOUT = 20.0
 
 async def run_peer(async_fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
     """Run ``async_fn(*args)`` on its own asyncio loop in a worker thread; cancelled with the caller."""
-    started = threading.Event()
-    finished = threading.Event()
-    handle: dict[str, Any] = {}
-
-    async def main() -> Any:
-        handle["loop"] = asyncio.get_running_loop()
-        handle["task"] = asyncio.current_task()
-        started.set()
-        return await asyncio.wait_for(async_fn(*args), PEER_TIMEOUT)
-
-    def in_thread() -> Any:
-        try:
-            return asyncio.run(main())
-        finally:
-            finished.set()
-
-    try:
-        return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
-    except trio.Cancelled:
-        with trio.CancelScope(shield=True):
-            if await trio.to_thread.run_sync(started.wait, 5) and not finished.is_set():
-                with contextlib.suppress(RuntimeError):
-                    handle["loop"].call_soon_threadsafe(handle["task"].cancel)
-            await trio.to_thread.run_sync(finished.wait, 10)
-        raise
+    return await run_asyncio(async_fn, *args, timeout=PEER_TIMEOUT)
 
 
 # -- the CLI process -----------------------------------------------------------------------------

@@ -14,9 +14,12 @@ time-outs and heartbeats instant and deterministic.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import threading
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 import trio.lowlevel
@@ -29,13 +32,14 @@ from ._transport import CloseCode, Handshake, TransportClosed
 from ._versions import SUBPROTOCOLS, normalize_version
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from ._server import Server
 
-__all__ = ["MemoryTransport", "MockClock", "connect", "memory_transport_pair"]
+__all__ = ["MemoryTransport", "MockClock", "connect", "memory_transport_pair", "run_asyncio"]
 
 _CLOSE = object()
+T = TypeVar("T")
 
 
 class MemoryTransport:
@@ -134,3 +138,36 @@ async def connect(
                 with trio.CancelScope(shield=True):
                     await cp.close(CloseCode.NORMAL)
                 nursery.cancel_scope.cancel()
+
+
+async def run_asyncio(async_fn: Callable[..., Awaitable[T]], *args: object, timeout: float = 60.0) -> T:
+    """Run ``await async_fn(*args)`` on a fresh asyncio loop in a worker thread; its result.
+
+    For testing against asyncio peers (e.g. the PyPI ``ocpp`` package's charge points or
+    CSMS on ``websockets``) from trio. Bounded twice: ``timeout`` inside the loop, and a
+    trio-side cancellation cancels the asyncio task and joins the thread, so nothing
+    outlives the caller.
+    """
+    started, finished = threading.Event(), threading.Event()
+    handle: dict[str, Any] = {}
+
+    async def main() -> T:
+        handle["loop"], handle["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        return await asyncio.wait_for(async_fn(*args), timeout)
+
+    def in_thread() -> T:
+        try:
+            return asyncio.run(main())
+        finally:
+            finished.set()
+
+    try:
+        return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+    except trio.Cancelled:
+        with trio.CancelScope(shield=True):
+            if await trio.to_thread.run_sync(started.wait, 5) and not finished.is_set():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    handle["loop"].call_soon_threadsafe(handle["task"].cancel)
+            await trio.to_thread.run_sync(finished.wait, 10)
+        raise

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -31,6 +30,7 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp_router import ChargePoint, Hooks, MemoryStorage, Server
 from ocpp_router.gateway import Gateway, GatewayConfig, ListenSettings, ReconnectPolicy, WallboxConfig
+from ocpp_router.testing import run_asyncio as _run_asyncio
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
@@ -80,29 +80,7 @@ async def run_asyncio(scenario: Callable[[Bridge], Awaitable[T]]) -> T:
     own ``PEER_TIMEOUT``; and when the trio side is cancelled, the scenario is cancelled and
     its thread joined)."""
     bridge = Bridge(trio.lowlevel.current_trio_token())
-    started, finished = threading.Event(), threading.Event()
-    handle: dict[str, Any] = {}
-
-    async def main() -> T:
-        handle["loop"], handle["task"] = asyncio.get_running_loop(), asyncio.current_task()
-        started.set()
-        return await asyncio.wait_for(scenario(bridge), PEER_TIMEOUT)
-
-    def in_thread() -> T:
-        try:
-            return asyncio.run(main())
-        finally:
-            finished.set()
-
-    try:
-        return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
-    except trio.Cancelled:
-        with trio.CancelScope(shield=True):
-            if await trio.to_thread.run_sync(started.wait, 5) and not finished.is_set():
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    handle["loop"].call_soon_threadsafe(handle["task"].cancel)
-            await trio.to_thread.run_sync(finished.wait, 10)
-        raise
+    return await _run_asyncio(scenario, bridge, timeout=PEER_TIMEOUT)
 
 
 class _Recording:

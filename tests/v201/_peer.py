@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
@@ -35,6 +34,7 @@ from ocpp import v21 as ocpp_v21
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint as OcppChargePoint
 from ocpp_router import Server, basic_auth_header
+from ocpp_router.testing import run_asyncio
 from ocpp_router.v201.plugins import V201Plugins
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -886,26 +886,4 @@ async def run_peer(server: Server, scenario: Callable[[Peer], Awaitable[T]]) -> 
     the test.
     """
     peer = Peer(server, trio.lowlevel.current_trio_token())
-    started, finished = threading.Event(), threading.Event()
-    handle: dict[str, Any] = {}
-
-    async def main() -> T:
-        handle["loop"], handle["task"] = asyncio.get_running_loop(), asyncio.current_task()
-        started.set()
-        return await asyncio.wait_for(scenario(peer), PEER_TIMEOUT)
-
-    def in_thread() -> T:
-        try:
-            return asyncio.run(main())
-        finally:
-            finished.set()
-
-    try:
-        return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
-    except trio.Cancelled:
-        with trio.CancelScope(shield=True):
-            if await trio.to_thread.run_sync(started.wait, 5) and not finished.is_set():
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    handle["loop"].call_soon_threadsafe(handle["task"].cancel)
-            await trio.to_thread.run_sync(finished.wait, 10)
-        raise
+    return await run_asyncio(scenario, peer, timeout=PEER_TIMEOUT)
