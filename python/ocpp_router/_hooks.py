@@ -48,11 +48,20 @@ class Hooks:
     ``"result"``, the CALLERROR code received (``"NotSupported"``, ...), ``"timeout"``,
     ``"protocol_violation"`` (the answer broke the schema), ``"closed"`` or ``"cancelled"``.
     For call-latency metrics; it must not block (it is a plain function)."""
+    on_cluster_call_done: Callable[[str, str, float, str], None] | None = None
+    """A call to a charge point on another cluster node ended: ``(identity, action, seconds,
+    outcome)``, outcome as for ``on_call_done`` plus ``"not_connected"``. Plain function."""
 
 
 #: How each hook is chained by ``compose_hooks``.
 _ASYNC_CHAINED = ("on_connected", "on_disconnected", "on_message")
-_SYNC_CHAINED = ("on_protocol_violation", "on_validation_violation", "on_security_event", "on_call_done")
+_SYNC_CHAINED = (
+    "on_protocol_violation",
+    "on_validation_violation",
+    "on_security_event",
+    "on_call_done",
+    "on_cluster_call_done",
+)
 
 
 def _chain_async(fns: list[Callable[..., Awaitable[None]]]) -> Callable[..., Awaitable[None]]:

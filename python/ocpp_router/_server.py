@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
@@ -21,7 +22,7 @@ from ._tls import CertificateBinding, certificate_from_pem, cn_equals_identity
 from ._transport import CloseCode, Handshake, PendingHandshake, Transport
 from ._validation_rules import ValidationRule, ValidationRules
 from ._versions import ALL_VERSIONS, SUBPROTOCOLS, VERSION_OF_SUBPROTOCOL, normalize_version
-from .errors import NotConnectedError
+from .errors import CallError, CallTimeoutError, ConnectionClosedError, NotConnectedError, RemoteProtocolError
 
 if TYPE_CHECKING:
     import ssl
@@ -150,9 +151,39 @@ class Server:
         cp = self.charge_points.get(identity)
         if cp is None or cp.closed:
             if self.cluster is not None:
-                return await self.cluster.call(identity, action, payload, timeout=timeout)
+                return await self._cluster_call(identity, action, payload, timeout)
             raise NotConnectedError(identity)
         return await cp.call(action, payload, timeout=timeout)
+
+    async def _cluster_call(self, identity: str, action: Any, payload: Any, timeout: float | None) -> Any:
+        assert self.cluster is not None
+        report = self.hooks.on_cluster_call_done
+        if report is None:
+            return await self.cluster.call(identity, action, payload, timeout=timeout)
+        started = trio.current_time()
+        outcome = "cancelled"
+        name = str(getattr(action, "value", action)) if isinstance(action, str | Enum) else type(action).__name__
+        try:
+            result = await self.cluster.call(identity, action, payload, timeout=timeout)
+            outcome = "result"
+            return result
+        except CallError as exc:
+            outcome = exc.code
+            raise
+        except NotConnectedError:
+            outcome = "not_connected"
+            raise
+        except CallTimeoutError:
+            outcome = "timeout"
+            raise
+        except RemoteProtocolError:
+            outcome = "protocol_violation"
+            raise
+        except ConnectionClosedError:
+            outcome = "closed"
+            raise
+        finally:
+            report(identity, name.removesuffix("Request"), trio.current_time() - started, outcome)
 
     async def serve(
         self,

@@ -28,6 +28,7 @@ from ocpp_router.errors import (
     LocalProtocolError,
     NotConnectedError,
 )
+from ocpp_router.observability.metrics import Metrics
 
 
 def spread(balancer: Balancer, count: int) -> list[SimulatedChargePoint]:
@@ -430,6 +431,7 @@ async def test_cli_joins_the_cluster(engine: Any) -> None:
                 assert cluster_of(t0) is not None
                 assert await cluster_of(t0).locate("CLI-CP") == "cli1"
                 assert "cli1" in await cluster_of(t0).nodes()
+                metrics = Metrics(t0)  # cross-node call latencies are measured on the calling node
                 assert await t0.call("CLI-CP", "Reset", {"type": "Hard"}) == {"status": "Accepted"}
                 process.send_signal(signal.SIGTERM)  # graceful: the node leaves the registry
                 await process.wait()
@@ -437,6 +439,9 @@ async def test_cli_joins_the_cluster(engine: Any) -> None:
                 assert "cli1" not in await cluster_of(t0).nodes()
                 with pytest.raises(NotConnectedError):
                     await t0.call("CLI-CP", "Reset", {"type": "Hard"})
+                text = metrics.render().decode()
+                assert 'cluster_call_duration_seconds_count{action="Reset",outcome="result"} 1.0' in text, text
+                assert 'cluster_call_duration_seconds_count{action="Reset",outcome="not_connected"} 1.0' in text
     finally:
         if process.returncode is None:
             process.kill()

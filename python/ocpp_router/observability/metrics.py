@@ -198,6 +198,13 @@ class Metrics:
             buckets=CALL_DURATION_BUCKETS,
             registry=registry,
         )
+        self.cluster_call_duration = Histogram(
+            f"{p}cluster_call_duration_seconds",
+            "Our calls to charge points held by another cluster node, end to end",
+            ["action", "outcome"],
+            buckets=CALL_DURATION_BUCKETS,
+            registry=registry,
+        )
         self.security_events = Counter(
             f"{p}security_events", "Security events (failed auth, floods, ...) by kind", ["kind"], registry=registry
         )
@@ -224,6 +231,7 @@ class Metrics:
             on_validation_violation=self._on_validation_violation,
             on_security_event=self._on_security_event,
             on_call_done=self._on_call_done,
+            on_cluster_call_done=self._on_cluster_call_done,
         )
         return compose_hooks(chain, own)
 
@@ -321,3 +329,7 @@ class Metrics:
 
     def _on_call_done(self, cp: ChargePoint, action: str, seconds: float, outcome: str) -> None:
         self.observe_call(action, seconds, outcome)
+
+    def _on_cluster_call_done(self, identity: str, action: str, seconds: float, outcome: str) -> None:
+        label = outcome if outcome in _CALL_OUTCOMES or outcome == "not_connected" else _error_code(outcome)
+        self.cluster_call_duration.labels(_action_label(action), label).observe(seconds)
