@@ -7,7 +7,7 @@ SERVE_ARGS ?= --host 0.0.0.0 --port 9000
 
 .PHONY: help
 help: ## list targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: install
 install: ## build the Rust core and install the package with its dev dependencies (editable)
@@ -80,3 +80,11 @@ docs: install ## build the documentation site into site/ (mkdocs --strict; API r
 .PHONY: docs-serve
 docs-serve: install ## preview the documentation site on http://127.0.0.1:8000 (rebuilds on change)
 	$(PYTHON) -m mkdocs serve --strict
+
+.PHONY: bench-quick
+bench-quick: ## end-to-end over sockets vs the `ocpp` peer, N = 100, 1,000 (< 3 min); writes benches/results/e2e-quick.json
+	$(PYTHON) benches/e2e/run.py --quick
+
+.PHONY: bench-e2e
+bench-e2e: ## end-to-end over sockets vs the `ocpp` peer, adds N = 10,000; writes benches/results/e2e.json
+	$(PYTHON) benches/e2e/run.py --full
